@@ -1,0 +1,5 @@
+"""Importing this package registers every op in the op table."""
+
+from snncc.ir.ops import elementwise, io, neurons, norm, pool, reduce, structure, weights
+
+__all__ = ["elementwise", "io", "neurons", "norm", "pool", "reduce", "structure", "weights"]

@@ -1,0 +1,142 @@
+"""Spiking neurons: the only ops that carry state from one time step to the next.
+
+Reference semantics follow SpikingJelly 0.0.0.0.14 operation for operation
+(charge, fire on `v >= v_threshold`, hard or soft reset; v starts at v_reset,
+or 0 for soft reset), so the interpreter's spikes equal the trained model's bit
+for bit. Input and output are [T, ...]: axis 0 is time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from snncc.ir.op import Attrs, Cost, InferContext, OpDef, Temporal, register_op
+from snncc.ir.types import Layout, TensorType, spike_type
+
+
+class NeuronAttrs(Attrs):
+    v_threshold: float = 1.0
+    v_reset: float | None = 0.0  # None: soft reset (subtract the threshold)
+
+
+class LIFAttrs(NeuronAttrs):
+    tau: float = 2.0
+    decay_input: bool = True
+
+
+class PLIFAttrs(NeuronAttrs):
+    w: float  # trained; leak factor sigmoid(w) = 1 / tau
+    decay_input: bool = True
+
+
+def _lif_charge(v: torch.Tensor, x: torch.Tensor, a: LIFAttrs) -> torch.Tensor:
+    vr = a.v_reset
+    if a.decay_input:
+        if vr is None or vr == 0.0:
+            return v + (x - v) / a.tau
+        return v + (x - (v - vr)) / a.tau
+    if vr is None or vr == 0.0:
+        return v * (1.0 - 1.0 / a.tau) + x
+    return v - (v - vr) / a.tau + x
+
+
+def _plif_charge(v: torch.Tensor, x: torch.Tensor, a: PLIFAttrs) -> torch.Tensor:
+    k = torch.sigmoid(torch.tensor(a.w, dtype=x.dtype))
+    vr = a.v_reset
+    if a.decay_input:
+        if vr is None or vr == 0.0:
+            return v + (x - v) * k
+        return v + (x - (v - vr)) * k
+    if vr is None or vr == 0.0:
+        return v * (1.0 - k) + x
+    return v - (v - vr) * k + x
+
+
+def _if_charge(v: torch.Tensor, x: torch.Tensor, a: NeuronAttrs) -> torch.Tensor:
+    return v + x
+
+
+def run_neuron(
+    x_seq: torch.Tensor, a: NeuronAttrs, charge, v0: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run a neuron over the time axis; returns (spikes [T, ...], membrane after each step)."""
+    v = v0 if v0 is not None else torch.full_like(x_seq[0], a.v_reset or 0.0)
+    spikes, vs = [], []
+    for t in range(x_seq.shape[0]):
+        v = charge(v, x_seq[t], a)
+        s = (v >= a.v_threshold).to(x_seq.dtype)
+        v = v - s * a.v_threshold if a.v_reset is None else (1.0 - s) * v + s * a.v_reset
+        spikes.append(s)
+        vs.append(v)
+    return torch.stack(spikes), torch.stack(vs)
+
+
+class _Neuron(OpDef):
+    Attrs = NeuronAttrs
+    is_neuron = True
+
+    @classmethod
+    def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:
+        return Temporal.STATEFUL
+
+    @classmethod
+    def infer(
+        cls, attrs: Attrs, ins: list[TensorType], params: dict[str, np.ndarray], ctx: InferContext
+    ) -> TensorType:
+        x = ins[0]
+        if x.layout != Layout.TIME:
+            raise ValueError(
+                f"{cls.name}: input {x.shape} has no time axis first (layout {x.layout.value});"
+                " a multi-step neuron needs [T, ...]"
+            )
+        return spike_type(x.shape)
+
+    @classmethod
+    def cost(
+        cls, attrs: Attrs, ins: list[TensorType], out: TensorType, params: dict[str, np.ndarray]
+    ) -> Cost:
+        return Cost(neuron_updates=out.numel)
+
+    @classmethod
+    def charge(cls, v: torch.Tensor, x: torch.Tensor, a: Attrs) -> torch.Tensor:
+        raise NotImplementedError
+
+    @classmethod
+    def evaluate(
+        cls, attrs: Attrs, params: dict[str, torch.Tensor], ins: list[torch.Tensor]
+    ) -> torch.Tensor:
+        assert isinstance(attrs, NeuronAttrs)
+        return run_neuron(ins[0], attrs, cls.charge)[0]
+
+
+@register_op
+class LIF(_Neuron):
+    name = "lif"
+    Attrs = LIFAttrs
+
+    @classmethod
+    def charge(cls, v: torch.Tensor, x: torch.Tensor, a: Attrs) -> torch.Tensor:
+        assert isinstance(a, LIFAttrs)
+        return _lif_charge(v, x, a)
+
+
+@register_op
+class PLIF(_Neuron):
+    name = "plif"
+    Attrs = PLIFAttrs
+
+    @classmethod
+    def charge(cls, v: torch.Tensor, x: torch.Tensor, a: Attrs) -> torch.Tensor:
+        assert isinstance(a, PLIFAttrs)
+        return _plif_charge(v, x, a)
+
+
+@register_op
+class IF(_Neuron):
+    name = "if"
+    Attrs = NeuronAttrs
+
+    @classmethod
+    def charge(cls, v: torch.Tensor, x: torch.Tensor, a: Attrs) -> torch.Tensor:
+        return _if_charge(v, x, a)
