@@ -67,8 +67,8 @@ class Builder:
     ) -> str:
         source = type(module).__name__ if module is not None else self._source()
         try:
-            node = self.graph.add(op, list(ins), attrs, params, Origin(path, source),
-                                  name=self._hint(path, op))
+            hint = path.replace(".", "_") if module is not None else self._hint(path, op)
+            node = self.graph.add(op, list(ins), attrs, params, Origin(path, source), name=hint)
         except ValueError as e:
             shapes = ", ".join(str(self.type_of(i).shape) for i in ins)
             raise SnnccError(

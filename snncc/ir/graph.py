@@ -92,6 +92,23 @@ class Graph:
         self.nodes[node.name] = node
         return node
 
+    def rebuild(
+        self,
+        node: Node,
+        *,
+        inputs: list[str] | None = None,
+        attrs: Attrs | None = None,
+        params: dict[str, np.ndarray] | None = None,
+    ) -> Node:
+        """Replace `node` by a re-typed copy with new inputs/attrs/params, same name and place."""
+        inputs = node.inputs if inputs is None else inputs
+        attrs = node.attrs if attrs is None else attrs
+        params = node.params if params is None else params
+        ty = node.opdef.infer(attrs, [self.nodes[i].type for i in inputs], params, self.context)
+        new = Node(node.name, node.op, list(inputs), attrs, ty, params, node.origin)
+        self.nodes[node.name] = new
+        return new
+
     @property
     def context(self) -> InferContext:
         return InferContext(time_steps=self.time_steps)

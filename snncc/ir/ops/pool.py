@@ -54,6 +54,7 @@ class _Pool2d(OpDef):
 @register_op
 class MaxPool2d(_Pool2d):
     name = "maxpool2d"
+    scale_commutes = True  # for positive scales: max(c x) == c max(x)
 
     @classmethod
     def infer(

@@ -21,6 +21,8 @@ def _norm(dim: int, ndim: int) -> int:
 
 
 class _Structural(OpDef):
+    scale_commutes = True
+
     @classmethod
     def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:
         return Temporal.STRUCTURAL
