@@ -1,3 +1,15 @@
-"""snncc: a compiler from trained spiking neural networks to neuromorphic hardware."""
+"""snncc: a compiler from trained spiking neural networks to neuromorphic hardware.
+
+    import snncc
+    graph = snncc.trace(model, torch.zeros(T, B, C, H, W))
+    result = snncc.check_spike_only(graph)
+"""
 
 __version__ = "0.1.0"
+
+from snncc.api import CheckResult, CompileResult, canonicalize, check_spike_only, compile  # noqa: E402
+from snncc.frontends.torch import trace  # noqa: E402
+from snncc.ir import Graph  # noqa: E402
+
+__all__ = ["CheckResult", "CompileResult", "Graph", "canonicalize", "check_spike_only", "compile",
+           "trace", "__version__"]

@@ -158,10 +158,18 @@ class Builder:
         if node.op == "call_function" and node.target is getattr and isinstance(args[0], Ref):
             return _tensor_attr(self, args[0], args[1], path)
         if not refs:  # shape arithmetic on concrete values: just compute it
-            if node.op == "call_method":
-                return getattr(args[0], str(node.target))(*args[1:], **kwargs)
-            assert callable(node.target)
-            return node.target(*args, **kwargs)
+            try:
+                if node.op == "call_method":
+                    return getattr(args[0], str(node.target))(*args[1:], **kwargs)
+                assert callable(node.target)
+                return node.target(*args, **kwargs)
+            except (IndexError, ValueError, TypeError, ZeroDivisionError) as e:
+                raise SnnccError(
+                    "SNN-FE004", f"shape arithmetic '{fn_name}' failed: {e}",
+                    location=Location(module_path=path, op=str(fn_name)),
+                    hint="the example input's shape does not fit the model "
+                    "(--input-shape, [T, B, ...])",
+                ) from None
         key: Any = node.target if node.op == "call_function" else f".{node.target}"
         handler = HANDLERS.get(key)
         if handler is None:
@@ -319,6 +327,7 @@ def _arith(kind: str) -> Handler:
             raise SnnccError("SNN-FE003", "a scalar divided by a tensor is not supported",
                              location=Location(module_path=path))
         op, v = {"add": ("shift", s), "sub": ("rsub", s), "mul": ("scale", s)}[kind]
+        assert isinstance(c, Ref)
         return Ref(b.emit(op, [c.name], ScalarAttrs(value=v), None, path))
 
     return h

@@ -143,7 +143,7 @@ def _neuron(b: Builder, m: nn.Module, path: str, ins: list[str]) -> str:
         raise _unsupported(path, m, "is a single-step clock_driven neuron",
                            "use its MultiStep* variant, which takes [T, ...] input")
     v_reset = None if m.v_reset is None else float(m.v_reset)
-    common = {"v_threshold": float(m.v_threshold), "v_reset": v_reset}
+    common: dict = {"v_threshold": float(m.v_threshold), "v_reset": v_reset}
     if isinstance(m, (cd.ParametricLIFNode, ab.ParametricLIFNode)):
         attrs: NeuronAttrs = PLIFAttrs(w=float(m.w.detach()), decay_input=bool(m.decay_input),
                                        **common)

@@ -10,6 +10,7 @@ own API small.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class Node:
     origin: Origin = Origin()
 
     @property
-    def opdef(self) -> type[OpDef]:
+    def opdef(self) -> builtins.type[OpDef]:
         return get_op(self.op)
 
     def location(self) -> Location:
@@ -84,7 +85,7 @@ class Graph:
     ) -> Node:
         """Create a node, infer its type with the op's rule, and append it."""
         opdef = get_op(op)
-        attrs = attrs if attrs is not None else opdef.Attrs()
+        attrs = attrs if attrs is not None else opdef.attrs_type()
         params = params or {}
         ins = [self.nodes[i].type for i in inputs]
         ty = opdef.infer(attrs, ins, params, self.context)
@@ -194,8 +195,8 @@ def verify(graph: Graph) -> None:
         except KeyError as e:
             errors.append(f"{where}: {e}")
             continue
-        if not isinstance(n.attrs, opdef.Attrs):
-            errors.append(f"{where}: attrs are {type(n.attrs).__name__}, not {opdef.Attrs.__name__}")
+        if not isinstance(n.attrs, opdef.attrs_type):
+            errors.append(f"{where}: attrs are {type(n.attrs).__name__}, not {opdef.attrs_type.__name__}")
         if len(n.inputs) != opdef.num_inputs:
             errors.append(f"{where}: {len(n.inputs)} inputs, op takes {opdef.num_inputs}")
         for i in n.inputs:

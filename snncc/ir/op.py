@@ -72,7 +72,7 @@ class OpDef:
     """Base class of op definitions. Subclasses set the class variables and rules."""
 
     name: ClassVar[str]
-    Attrs: ClassVar[type[Attrs]] = NoAttrs
+    attrs_type: ClassVar[type[Attrs]] = NoAttrs
     num_inputs: ClassVar[int] = 1
     params: ClassVar[tuple[str, ...]] = ()
     optional_params: ClassVar[tuple[str, ...]] = ()

@@ -105,7 +105,7 @@ def load_graph(path: str | Path) -> Graph:
             name=d["name"],
             op=d["op"],
             inputs=d["inputs"],
-            attrs=opdef.Attrs.model_validate(d["attrs"]),
+            attrs=opdef.attrs_type.model_validate(d["attrs"]),
             type=TensorType.model_validate(d["type"]),
             params={k: tensors[f"{d['name']}/{k}"] for k in d["params"]},
             origin=Origin(**d["origin"]),

@@ -2,7 +2,14 @@
 
 from snncc.passes import canonicalize  # noqa: F401  (registers the passes)
 from snncc.passes.canonicalize import CANONICALIZE
-from snncc.passes.manager import PASSES, PassResult, PipelineRun, get_pass, register_pass, run_passes
+from snncc.passes.manager import (
+           PASSES,
+           PassResult,
+           PipelineRun,
+           get_pass,
+           register_pass,
+           run_passes,
+)
 
 __all__ = ["CANONICALIZE", "PASSES", "PassResult", "PipelineRun", "get_pass", "register_pass",
            "run_passes"]

@@ -244,7 +244,7 @@ def mean_to_sum(graph: Graph) -> PassResult:
 @register_pass("fold-scales")
 def fold_scales(graph: Graph) -> PassResult:
     """Move each constant scale forward until it can be absorbed; see module doc."""
-    modified, notes = False, []
+    modified, notes = False, list[str]()
     progress = True
     while progress:
         progress = False

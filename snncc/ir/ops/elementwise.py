@@ -108,7 +108,7 @@ class Scale(OpDef):
     """x * c for a constant scalar c (attention's 0.125, a mean's 1/N)."""
 
     name = "scale"
-    Attrs = ScalarAttrs
+    attrs_type = ScalarAttrs
     multiplies = Multiplies.SCALAR
     scale_commutes = True
     leading_dims_agnostic = True
@@ -134,7 +134,7 @@ class Shift(OpDef):
     """x + c for a constant scalar c."""
 
     name = "shift"
-    Attrs = ScalarAttrs
+    attrs_type = ScalarAttrs
     leading_dims_agnostic = True
 
     @classmethod
@@ -157,7 +157,7 @@ class RSub(OpDef):
     """c - x for a constant scalar c: `1 - s` of a spike is a spike (SEW's IAND)."""
 
     name = "rsub"
-    Attrs = ScalarAttrs
+    attrs_type = ScalarAttrs
     leading_dims_agnostic = True
 
     @classmethod

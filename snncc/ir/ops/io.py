@@ -20,7 +20,7 @@ class InputAttrs(Attrs):
 @register_op
 class Input(OpDef):
     name = "input"
-    Attrs = InputAttrs
+    attrs_type = InputAttrs
     num_inputs = 0
 
     @classmethod

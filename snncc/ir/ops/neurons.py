@@ -8,6 +8,8 @@ for bit. Input and output are [T, ...]: axis 0 is time.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 
@@ -73,7 +75,7 @@ def run_neuron(
 
 
 class _Neuron(OpDef):
-    Attrs = NeuronAttrs
+    attrs_type: ClassVar[type[Attrs]] = NeuronAttrs
     is_neuron = True
 
     @classmethod
@@ -113,7 +115,7 @@ class _Neuron(OpDef):
 @register_op
 class LIF(_Neuron):
     name = "lif"
-    Attrs = LIFAttrs
+    attrs_type = LIFAttrs  # type: ignore[assignment]
 
     @classmethod
     def charge(cls, v: torch.Tensor, x: torch.Tensor, a: Attrs) -> torch.Tensor:
@@ -124,7 +126,7 @@ class LIF(_Neuron):
 @register_op
 class PLIF(_Neuron):
     name = "plif"
-    Attrs = PLIFAttrs
+    attrs_type = PLIFAttrs  # type: ignore[assignment]
 
     @classmethod
     def charge(cls, v: torch.Tensor, x: torch.Tensor, a: Attrs) -> torch.Tensor:
@@ -135,8 +137,9 @@ class PLIF(_Neuron):
 @register_op
 class IF(_Neuron):
     name = "if"
-    Attrs = NeuronAttrs
+    attrs_type = NeuronAttrs
 
     @classmethod
     def charge(cls, v: torch.Tensor, x: torch.Tensor, a: Attrs) -> torch.Tensor:
+        assert isinstance(a, NeuronAttrs)
         return _if_charge(v, x, a)

@@ -18,7 +18,7 @@ class BatchNormAttrs(Attrs):
 @register_op
 class BatchNorm(OpDef):
     name = "batchnorm"
-    Attrs = BatchNormAttrs
+    attrs_type = BatchNormAttrs
     params = ("running_mean", "running_var")
     optional_params = ("weight", "bias")
     leading_dims_agnostic = True

@@ -27,7 +27,7 @@ def _out(size: int, k: int, s: int, p: int, ceil: bool) -> int:
 
 
 class _Pool2d(OpDef):
-    Attrs = PoolAttrs
+    attrs_type = PoolAttrs
     leading_dims_agnostic = True
 
     @classmethod
@@ -75,7 +75,7 @@ class AvgPoolAttrs(PoolAttrs):
 @register_op
 class AvgPool2d(_Pool2d):
     name = "avgpool2d"
-    Attrs = AvgPoolAttrs
+    attrs_type = AvgPoolAttrs
 
     @classmethod
     def infer(

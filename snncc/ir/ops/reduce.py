@@ -28,7 +28,7 @@ def _dims(attrs: ReduceAttrs, ndim: int) -> list[int]:
 
 
 class _Reduce(OpDef):
-    Attrs = ReduceAttrs
+    attrs_type = ReduceAttrs
 
     @classmethod
     def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:

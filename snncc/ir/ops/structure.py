@@ -80,7 +80,7 @@ def reshape_layout(old: TensorType, new: tuple[int, ...], ctx: InferContext) -> 
 @register_op
 class Reshape(_Structural):
     name = "reshape"
-    Attrs = ReshapeAttrs
+    attrs_type = ReshapeAttrs
 
     @classmethod
     def out_shape_layout(cls, attrs: Attrs, x: TensorType, ctx: InferContext) -> tuple[tuple[int, ...], Layout]:
@@ -103,7 +103,7 @@ class FlattenAttrs(Attrs):
 @register_op
 class Flatten(_Structural):
     name = "flatten"
-    Attrs = FlattenAttrs
+    attrs_type = FlattenAttrs
 
     @classmethod
     def out_shape_layout(cls, attrs: Attrs, x: TensorType, ctx: InferContext) -> tuple[tuple[int, ...], Layout]:
@@ -138,7 +138,7 @@ class TransposeAttrs(Attrs):
 @register_op
 class Transpose(_Structural):
     name = "transpose"
-    Attrs = TransposeAttrs
+    attrs_type = TransposeAttrs
 
     @classmethod
     def out_shape_layout(cls, attrs: Attrs, x: TensorType, ctx: InferContext) -> tuple[tuple[int, ...], Layout]:
@@ -169,7 +169,7 @@ class PermuteAttrs(Attrs):
 @register_op
 class Permute(_Structural):
     name = "permute"
-    Attrs = PermuteAttrs
+    attrs_type = PermuteAttrs
 
     @classmethod
     def out_shape_layout(cls, attrs: Attrs, x: TensorType, ctx: InferContext) -> tuple[tuple[int, ...], Layout]:
@@ -200,7 +200,7 @@ class DimAttrs(Attrs):
 @register_op
 class Unsqueeze(_Structural):
     name = "unsqueeze"
-    Attrs = DimAttrs
+    attrs_type = DimAttrs
 
     @classmethod
     def out_shape_layout(cls, attrs: Attrs, x: TensorType, ctx: InferContext) -> tuple[tuple[int, ...], Layout]:
@@ -230,7 +230,7 @@ class Repeat(_Structural):
     """`x.repeat(T, 1, ...)`: direct encoding repeats the image over time."""
 
     name = "repeat"
-    Attrs = RepeatAttrs
+    attrs_type = RepeatAttrs
 
     @classmethod
     def out_shape_layout(cls, attrs: Attrs, x: TensorType, ctx: InferContext) -> tuple[tuple[int, ...], Layout]:

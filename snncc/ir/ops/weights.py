@@ -25,7 +25,7 @@ def _conv_out(size: int, k: int, s: int, p: int, d: int) -> int:
 
 
 class _Conv(OpDef):
-    Attrs = ConvAttrs
+    attrs_type = ConvAttrs
     params = ("weight",)
     optional_params = ("bias",)
     multiplies = Multiplies.WEIGHT

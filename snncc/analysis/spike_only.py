@@ -1,0 +1,157 @@
+"""The spike-only check: is every weight op an accumulate triggered by a spike?
+
+Run on a canonicalized graph (BN and constant scales folded), it classifies
+every multiply:
+- AC: one operand is SPIKE (a select and an add on hardware);
+- ENCODING_MAC: a weight op fed the analog model input (direct encoding);
+- READOUT_MAC: a multiply after the readout's reduction over time, or after the
+  last weight op (averaging/scaling the outputs); a warning, not a violation;
+- VIOLATION: any other multiply: an integer or real activation times a weight
+  or another non-spike tensor.
+A violation names the node, its module path, the operand kinds and ranges, the
+chain of nodes that made the operand non-spike, and a fix.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from snncc.ir.graph import Graph, Node
+from snncc.ir.op import Multiplies, Temporal
+from snncc.ir.types import Layout, ValueKind
+
+
+class MulClass(str, Enum):
+    AC = "AC"
+    ENCODING_MAC = "ENCODING_MAC"
+    READOUT_MAC = "READOUT_MAC"
+    VIOLATION = "VIOLATION"
+
+
+class Finding(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    cls: MulClass = Field(alias="class")
+    node: str
+    module_path: str
+    op: str
+    operand_kinds: list[str]
+    operand_ranges: list[str]
+    message: str
+    hint: str | None = None
+    provenance: list[str] = []
+
+
+class SpikeOnlyReport(BaseModel):
+    findings: list[Finding]
+
+    @property
+    def violations(self) -> list[Finding]:
+        return [f for f in self.findings if f.cls == MulClass.VIOLATION]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def summary(self) -> dict[str, int | bool]:
+        counts: dict[str, int | bool] = {c.value: 0 for c in MulClass}
+        for f in self.findings:
+            counts[f.cls.value] = int(counts[f.cls.value]) + 1
+        counts["ok"] = self.ok
+        return counts
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "findings": [f.model_dump(by_alias=True, mode="json") for f in self.findings],
+            "summary": self.summary(),
+        }
+
+
+def _describe(node: Node) -> str:
+    return f"{node.type.kind.value.lower()}{node.type.range_text()}"
+
+
+def provenance(graph: Graph, name: str) -> list[str]:
+    """Why a value is not a spike: walk back through moves and through the
+    non-spike inputs of the ops that made it, naming each with its module."""
+    chain: list[str] = []
+    seen: set[str] = set()
+    stack = [name]
+    while stack and len(chain) < 12:
+        n = graph.nodes[stack.pop()]
+        if n.name in seen or n.type.kind == ValueKind.SPIKE:
+            continue
+        seen.add(n.name)
+        temporal = n.opdef.temporal(n.attrs, [graph.nodes[i].type for i in n.inputs])
+        if temporal == Temporal.STRUCTURAL and n.inputs:
+            stack.extend(n.inputs)
+            continue
+        ins = [graph.nodes[i] for i in n.inputs]
+        where = f"`{n.origin.module_path}`" if n.origin.module_path else "the model's forward()"
+        of = " and ".join(_describe(i) for i in ins)
+        chain.append(f"{_describe(n)} from the {n.op} at {where}" + (f" of {of}" if of else ""))
+        if n.op in ("add", "sub", "shift", "rsub", "sum", "mean", "matmul", "mul", "scale"):
+            stack.extend(i.name for i in reversed(ins) if i.type.kind != ValueKind.SPIKE)
+    return chain
+
+
+def _hint(graph: Graph, operand: Node) -> str:
+    src = operand
+    while src.opdef.temporal(src.attrs, [graph.nodes[i].type for i in src.inputs]) == \
+            Temporal.STRUCTURAL and src.inputs:
+        src = graph.nodes[src.inputs[0]]
+    if src.op in ("add", "sub") and src.type.integer:
+        return ("use a pre-activation, spike-driven residual as in Spikingformer: a LIF before "
+                "this layer, so it sees spikes, and add the residual after BN")
+    if src.op == "batchnorm" or src.op in ("linear", "conv2d", "conv1d"):
+        return "insert a spiking neuron (LIF) between the two layers so this one sees spikes"
+    if src.op in ("mean", "sum", "avgpool2d"):
+        return "spike before this layer (a LIF after the pooling/averaging), or pool with max"
+    return "feed this op spikes: put a spiking neuron (LIF) before it"
+
+
+def check_spike_only(graph: Graph) -> SpikeOnlyReport:
+    """Classify every multiply in a canonicalized graph."""
+    g = graph.to_networkx()
+    weight_ops = {n.name for n in graph if n.opdef.multiplies == Multiplies.WEIGHT}
+    after_readout: set[str] = set()
+    for n in graph:
+        if n.opdef.temporal(n.attrs, [graph.nodes[i].type for i in n.inputs]) == Temporal.REDUCE_TIME:
+            after_readout |= nx.descendants(g, n.name)
+    findings = []
+    for n in graph:
+        kind = n.opdef.multiplies
+        if kind == Multiplies.NONE:
+            continue
+        operands = [graph.nodes[i] for i in n.inputs]
+        kinds = [o.type.kind for o in operands]
+        tail = not (nx.descendants(g, n.name) & weight_ops)  # after the last weight op
+        readout = n.name in after_readout or any(o.type.layout == Layout.STATIC for o in operands)
+        base = dict(node=n.name, module_path=n.origin.module_path, op=n.op,
+                    operand_kinds=[k.value for k in kinds],
+                    operand_ranges=[o.type.range_text() for o in operands])
+        if ValueKind.SPIKE in kinds:
+            cls, msg, hint = MulClass.AC, f"{n.op} fed spikes: accumulate only", None
+        elif kind == Multiplies.WEIGHT and kinds[0] == ValueKind.ANALOG_INPUT:
+            cls, msg = MulClass.ENCODING_MAC, f"{n.op} encodes the analog input (direct encoding)"
+            hint = None
+        elif readout or (tail and kind != Multiplies.WEIGHT):
+            cls = MulClass.READOUT_MAC
+            msg = f"{n.op} multiplies {', '.join(k.value for k in kinds)} values in the readout"
+            hint = ("put a LIF before the classifier head so it sees spikes "
+                    "(as the Spike-driven Transformer does)") if kind == Multiplies.WEIGHT else None
+        else:
+            cls = MulClass.VIOLATION
+            bad = next(o for o in operands if o.type.kind != ValueKind.SPIKE)
+            msg = (f"{n.op} multiplies a {bad.type.kind.value} activation in "
+                   f"{bad.type.range_text()}" + (" by a weight" if kind == Multiplies.WEIGHT
+                                                 else " by a non-spike value"))
+            hint = _hint(graph, bad)
+            base["provenance"] = provenance(graph, bad.name)
+            if base["provenance"]:
+                msg += ": " + base["provenance"][0]
+        findings.append(Finding(cls=cls, message=msg, hint=hint, **base))  # type: ignore[arg-type,call-arg]
+    return SpikeOnlyReport(findings=findings)

@@ -1,0 +1,233 @@
+"""The `snncc` command line.
+
+Exit codes: 0 success (no spike-only violation), 1 violations found,
+2 bad usage or unreadable/unsupported input (one line, no traceback),
+3 an internal compiler error (a bug: please report it with the printed file).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import torch
+from rich.console import Console
+
+from snncc.diagnostics import SnnccError
+from snncc.ir.graph import Graph, IRVerificationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console(highlight=False, soft_wrap=False, width=140)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def guarded(fn: F) -> F:
+    """User errors -> one line + exit 2; compiler bugs -> reproducer note + exit 3."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SnnccError as e:
+            err.print(f"[red]snncc: {e.diagnostic.render()}[/red]", markup=True)
+            sys.exit(2)
+        except (IRVerificationError, AssertionError, NotImplementedError, RuntimeError) as e:
+            path = Path(".snncc-crash.txt")
+            path.write_text(f"snncc internal error\nargv: {sys.argv}\n\n{traceback.format_exc()}")
+            err.print(f"snncc: internal error: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+                      f" (details in {path}; please report it)", markup=False)
+            sys.exit(3)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(d <= 0 for d in shape):
+        raise SnnccError("SNN-CLI001", f"--input-shape {text!r} is not a list of positive integers",
+                         hint="e.g. --input-shape 4,1,1,8,8 for [T, B, C, H, W]")
+    return shape
+
+
+def model_options(fn: F) -> F:
+    opts = [
+        click.argument("model", type=click.Path(dir_okay=False)),
+        click.option("--input-shape", help="example input shape, e.g. 4,1,1,8,8 for [T,B,C,H,W]"),
+        click.option("--trust", is_flag=True, help="allow the model file to run arbitrary code"),
+        click.option("--allow", multiple=True, help="module prefix whose classes a model file may use"),
+        click.option("--arch", help="module:factory that builds the model for a state_dict file"),
+        click.option("--print-ir-after", "print_ir_after", multiple=True,
+                     help="print the IR after this pass (or 'all')"),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
+def load_graph_from(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
+                    arch: str | None) -> tuple[Graph, torch.Tensor | None]:
+    """One way in: a path (a .snnir graph, or a PyTorch model file) -> an IR graph."""
+    from snncc.frontends.torch import trace
+    from snncc.ir.serialize import load_graph
+    from snncc.loading import load_model
+
+    if model.endswith(".snnir"):
+        return load_graph(model), None
+    loaded = load_model(model, trust=trust, allow=list(allow), arch=arch)
+    shape = parse_shape(input_shape)
+    if shape is not None:
+        example = torch.zeros(shape)
+    elif loaded.example_input is not None:
+        example = loaded.example_input
+    else:
+        raise SnnccError("SNN-CLI002", f"{model} carries no example input",
+                         hint="give its shape with --input-shape, e.g. 4,1,1,8,8 for [T,B,C,H,W]")
+    return trace(loaded.module.eval(), example), example
+
+
+def load_inputs(path: str) -> torch.Tensor:
+    """Sample inputs for --inputs: a .pt tensor (read without running code) or .npy."""
+    import numpy as np
+
+    p = Path(path)
+    if not p.exists():
+        raise SnnccError("SNN-CLI003", f"no such inputs file: {path}")
+    try:
+        if p.suffix == ".npy":
+            return torch.from_numpy(np.load(p, allow_pickle=False)).float()
+        data = torch.load(p, weights_only=True, map_location="cpu")
+    except Exception as e:  # any unreadable file: report it, never a traceback
+        raise SnnccError("SNN-CLI003", f"cannot read inputs {path}: {str(e).splitlines()[0]}",
+                         hint="save a tensor with torch.save(x, path) or numpy.save") from None
+    if isinstance(data, dict) and "inputs" in data:
+        data = data["inputs"]
+    if not isinstance(data, torch.Tensor):
+        raise SnnccError("SNN-CLI003", f"{path} holds a {type(data).__name__}, not a tensor")
+    return data.float()
+
+
+@click.group()
+@click.version_option(package_name="snncc")
+def main() -> None:
+    """snncc: compile trained spiking neural networks to neuromorphic hardware."""
+
+
+@main.command("check-spike-only")
+@model_options
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--sarif", is_flag=True, help="print a SARIF 2.1.0 log")
+@click.option("--inputs", "inputs_path", help="sample inputs; confirms SPIKE values are binary")
+@click.option("--all", "show_all", is_flag=True, help="list the spike-driven ACs too")
+@guarded
+def check_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
+              arch: str | None, print_ir_after: tuple[str, ...], as_json: bool, sarif: bool,
+              inputs_path: str | None, show_all: bool) -> None:
+    """Is every weight op an accumulate triggered by a binary spike?"""
+    from snncc.analysis.observe import observe_ranges
+    from snncc.analysis.spike_only import check_spike_only
+    from snncc.api import canonicalize
+    from snncc.cli.render import render_sarif, render_text
+
+    graph, _ = load_graph_from(model, input_shape, trust, allow, arch)
+    graph = canonicalize(graph, print_ir_after=print_ir_after, printer=err.print)
+    report = check_spike_only(graph)
+    observed = observe_ranges(graph, [load_inputs(inputs_path)]) if inputs_path else None
+    if sarif:
+        click.echo(json.dumps(render_sarif(report, model), indent=2))
+    elif as_json:
+        obj = report.to_json()
+        if observed is not None:
+            obj["observed"] = {"mismatches": [o.model_dump() for o in observed.mismatches],
+                               "nodes": len(observed.observations)}
+        click.echo(json.dumps(obj, indent=2))
+    else:
+        render_text(report, out, show_ac=show_all)
+        if observed is not None:
+            bad = observed.mismatches
+            out.print(f"observed on {inputs_path}: {len(observed.observations)} values checked, "
+                      f"{len(bad)} outside the analysis" + ("" if bad else " (all SPIKE values binary)"))
+            for o in bad:
+                out.print(f"  [red]%{o.node} ({o.module_path}): {o.kind} {o.inferred} but saw "
+                          f"[{o.observed_min:g}, {o.observed_max:g}][/red]")
+    if observed is not None and observed.mismatches:
+        sys.exit(3)
+    sys.exit(0 if report.ok else 1)
+
+
+@main.command("compile")
+@model_options
+@click.option("--target", type=click.Choice(["ir"]), default="ir", show_default=True)
+@click.option("-o", "--output", help="output file (default: MODEL with the target's suffix)")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
+@guarded
+def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
+                arch: str | None, print_ir_after: tuple[str, ...], target: str,
+                output: str | None, as_json: bool) -> None:
+    """Compile MODEL to the target (ir: a canonical, checked .snnir graph)."""
+    from snncc.api import compile as compile_model
+    from snncc.ir.serialize import save_graph
+
+    graph, _ = load_graph_from(model, input_shape, trust, allow, arch)
+    result = compile_model(graph, print_ir_after=print_ir_after, printer=err.print)
+    dest = Path(output or Path(model).with_suffix(".snnir"))
+    save_graph(result.graph, dest)
+    summary = {
+        "output": str(dest),
+        "target": target,
+        "nodes": len(result.graph),
+        "parameters": result.graph.num_parameters(),
+        "spike_only": result.report.summary(),
+        "passes": [{"name": n, "modified": m, "notes": notes} for n, m, notes in result.pass_log],
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        s = result.report.summary()
+        out.print(f"wrote {dest}: {len(result.graph)} nodes, {summary['parameters']:,} parameters; "
+                  f"spike-only: {'yes' if s['ok'] else 'no'} ({s['VIOLATION']} violations, "
+                  f"{s['READOUT_MAC']} readout MACs)")
+
+
+@main.command("inspect")
+@model_options
+@click.option("--ir", "show_ir", is_flag=True, help="print the IR's text form")
+@click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
+@guarded
+def inspect_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
+                arch: str | None, print_ir_after: tuple[str, ...], show_ir: bool,
+                as_json: bool) -> None:
+    """Summarize a model: layers, parameters, neurons, time steps."""
+    from snncc.analysis.summary import summarize
+    from snncc.ir.text import graph_text
+
+    graph, _ = load_graph_from(model, input_shape, trust, allow, arch)
+    summary = summarize(graph)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    if show_ir:
+        out.print(graph_text(graph), markup=False)
+    out.print(f"model {summary['model']}: {summary['parameters']:,} parameters "
+              f"({summary['parameters'] / 1e6:.2f} M), {summary['nodes']} IR nodes, "
+              f"T={summary['time_steps']}")
+    for op, n in summary["ops"].items():
+        out.print(f"  {op:12s} {n}")
+    if summary["unused_modules"]:
+        unused = summary["unused_modules"]
+        out.print(f"  {len(unused)} modules with parameters are never called: "
+                  + ", ".join(list(unused)[:6]) + (" ..." if len(unused) > 6 else ""))
+
+
+if __name__ == "__main__":
+    main()
