@@ -37,7 +37,7 @@ def graph_to_json(graph: Graph) -> dict[str, Any]:
                 "inputs": n.inputs,
                 "attrs": n.attrs.model_dump(),
                 "type": n.type.model_dump(),
-                "params": sorted(n.params),
+                "params": list(n.params),
                 "origin": {"module_path": n.origin.module_path, "source": n.origin.source},
             }
             for n in graph
