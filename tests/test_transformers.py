@@ -69,3 +69,17 @@ def test_interpreter_equals_pytorch_before_and_after_canonicalization(factory) -
     assert spikes_g.keys() == spikes_c.keys()
     for k in spikes_g:
         assert torch.equal(spikes_g[k], spikes_c[k]), k
+
+
+@pytest.mark.parametrize("factory,published", [(spikformer_cifar_4_384, 9.3309e6),
+                                               (spikingformer_cifar_4_384, 9.3263e6)])
+def test_inspect_parameter_count_equals_the_module_count(factory, published: float) -> None:
+    from snncc.analysis.summary import summarize
+
+    model = factory().eval()
+    own = sum(p.numel() for p in model.parameters())
+    summary = summarize(trace(model, torch.zeros(4, 1, 3, 32, 32)))
+    assert summary["parameters"] == own
+    assert round(own / 1e2) * 1e2 == pytest.approx(published, abs=50)
+    # the unused LayerNorms are found and named
+    assert set(summary["unused_modules"]) == {f"block.{b}.norm{i}" for b in range(4) for i in (1, 2)}

@@ -34,6 +34,7 @@ from snncc.ir.ops.structure import (
     ReshapeAttrs,
     TransposeAttrs,
 )
+from snncc.ir.ops.timemask import TimeMaskAttrs
 from snncc.ir.types import TensorType
 
 
@@ -115,13 +116,8 @@ class Builder:
                 env[node] = Ref(name)
                 placeholders += 1
             elif node.op == "get_attr":
-                value = _get_attr(self.root, str(node.target))
-                if isinstance(value, torch.Tensor):
-                    raise SnnccError(
-                        "SNN-FE003", f"forward() uses the tensor attribute '{node.target}' directly",
-                        location=Location(module_path=path),
-                        hint="wrap the computation in a supported module (Linear, Conv, BN)")
-                env[node] = value
+                # a constant of the model; only binary masks over time may meet activations
+                env[node] = _get_attr(self.root, str(node.target))
             elif node.op == "call_module":
                 env[node] = self._call_module(str(node.target), args)
             elif node.op in ("call_function", "call_method"):
@@ -297,6 +293,14 @@ def _reduce(op: str) -> Handler:
 def _scalar(v: Any, path: str, opname: str) -> float:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return float(v)
+    if isinstance(v, torch.Tensor) and v.numel() == 1:
+        return float(v)
+    if isinstance(v, torch.Tensor):
+        raise SnnccError(
+            "SNN-FE003", f"'{opname}' of an activation with a constant tensor of shape "
+            f"{tuple(v.shape)}", location=Location(module_path=path),
+            hint="only binary masks over time steps ([T, 1, ...] of 0/1) may multiply "
+            "activations; put weights in a Linear or Conv module")
     raise SnnccError("SNN-FE003", f"'{opname}' with a {type(v).__name__} operand is not supported",
                      location=Location(module_path=path),
                      hint="operands must be tensors of the model or Python numbers")
@@ -317,6 +321,10 @@ def _arith(kind: str) -> Handler:
                                  location=Location(module_path=path),
                                  hint="a spiking model has no tensor division; use a constant")
             return Ref(b.emit(kind, [a.name, c.name], None, None, path))
+        if kind == "mul" and isinstance(c, torch.Tensor) and isinstance(a, Ref):
+            return Ref(emit_time_mask(b, a.name, c, path))
+        if kind == "mul" and isinstance(a, torch.Tensor) and isinstance(c, Ref):
+            return Ref(emit_time_mask(b, c.name, a, path))
         if isinstance(a, Ref):
             s = _scalar(c, path, kind)
             op, v = {"add": ("shift", s), "sub": ("shift", -s), "mul": ("scale", s),
@@ -331,6 +339,35 @@ def _arith(kind: str) -> Handler:
         return Ref(b.emit(op, [c.name], ScalarAttrs(value=v), None, path))
 
     return h
+
+
+def emit_time_mask(b: Builder, x: str, mask: torch.Tensor, path: str,
+                   module: nn.Module | None = None) -> str:
+    """x * m for a constant m that is binary and varies over time only: a time_mask."""
+    ty = b.type_of(x)
+    T = b.graph.time_steps
+    m = mask.detach().cpu().flatten() if mask.dim() <= 1 else mask.detach().cpu()
+    if m.dim() > 1:
+        if m.shape[0] != T or any(d != 1 for d in m.shape[1:]):
+            raise SnnccError(
+                "SNN-FE006", f"constant tensor of shape {tuple(m.shape)} multiplies an activation; "
+                f"only a mask over time of shape [{T}, 1, ...] is supported",
+                location=Location(module_path=path), hint="use a TimestepMask (snncc.nn)")
+        m = m.flatten()
+    if m.numel() != T:
+        raise SnnccError("SNN-FE006", f"time-step mask has {m.numel()} steps but the model runs "
+                         f"T={T}", location=Location(module_path=path),
+                         hint=f"give one mask entry per time step ({T})")
+    if not bool(((m == 0) | (m == 1)).all()):
+        raise SnnccError("SNN-FE006", f"time-step mask is not binary: {m.tolist()}",
+                         location=Location(module_path=path),
+                         hint="binarize the trained scores (TimestepMask.mask())")
+    if ty.kind.value != "SPIKE":
+        raise SnnccError("SNN-FE006", f"time-step mask applied to a {ty.kind.value} value, "
+                         "not to a neuron's spikes", location=Location(module_path=path),
+                         hint="place the mask right after a spiking neuron layer")
+    attrs = TimeMaskAttrs(mask=tuple(int(v) for v in m.tolist()))
+    return b.emit("time_mask", [x], attrs, None, path, module)
 
 
 def _matmul(b: Builder, path: str, args: list[Any], kwargs: dict[str, Any]) -> Ref:

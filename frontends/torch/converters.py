@@ -157,6 +157,13 @@ def _neuron(b: Builder, m: nn.Module, path: str, ins: list[str]) -> str:
                        "supported neurons: LIFNode, IFNode, ParametricLIFNode (SpikingJelly)")
 
 
+def _timestep_mask(b: Builder, m: nn.Module, path: str, ins: list[str]) -> str:
+    from snncc.frontends.torch.builder import emit_time_mask
+
+    mask = m.mask()  # type: ignore[operator]
+    return emit_time_mask(b, ins[0], mask, path, m)
+
+
 def _register_builtin() -> None:
     from spikingjelly.activation_based import neuron as ab
     from spikingjelly.clock_driven import neuron as cd
@@ -169,6 +176,11 @@ def _register_builtin() -> None:
         cd.BaseNode: _neuron, ab.BaseNode: _neuron,
     }
     MODULE_CONVERTERS.update(table)
+    try:
+        from snncc.nn import TimestepMask
+    except ImportError:  # the training-side package is optional for the frontend
+        return
+    MODULE_CONVERTERS[TimestepMask] = _timestep_mask
 
 
 _register_builtin()

@@ -2,7 +2,9 @@
 
 It is the oracle every pass is tested against (a pass must not change what the
 interpreter computes) and the way `--inputs` confirms the value-kind analysis
-on real data.
+on real data. It honours the time-step schedule of `prune-timesteps`
+(`graph.meta["schedule"]`): skipped steps are filled with what the pass proved
+they hold (zeros, or a weight op's bias), so their work is really not done.
 """
 
 from __future__ import annotations
@@ -11,7 +13,34 @@ from collections.abc import Sequence
 
 import torch
 
-from snncc.ir.graph import Graph
+from snncc.ir.graph import Graph, Node
+from snncc.ir.ops.neurons import NeuronAttrs, run_neuron
+
+
+def _known_output(node: Node, params: dict[str, torch.Tensor]) -> torch.Tensor:
+    """What a skipped step of `node` holds: its bias along the channel axis, else zeros."""
+    out = torch.zeros(node.type.shape[1:])
+    bias = params.get("bias")
+    axis = node.opdef.channel_axis
+    if bias is not None and axis is not None:
+        shape = [1] * len(node.type.shape[1:])
+        shape[axis] = -1
+        out = out + bias.reshape(shape)
+    return out
+
+
+def evaluate_node(node: Node, params: dict[str, torch.Tensor], ins: list[torch.Tensor],
+                  steps: Sequence[int] | None) -> torch.Tensor:
+    if steps is None:
+        return node.opdef.evaluate(node.attrs, params, ins)
+    if node.opdef.is_neuron:
+        assert isinstance(node.attrs, NeuronAttrs)
+        return run_neuron(ins[0], node.attrs, node.opdef.charge, steps)[0]  # type: ignore[attr-defined]
+    out = _known_output(node, params).expand(node.type.shape).clone()
+    if steps:
+        idx = torch.tensor(list(steps))
+        out[idx] = node.opdef.evaluate(node.attrs, params, [x[idx] for x in ins])
+    return out
 
 
 @torch.no_grad()
@@ -21,6 +50,8 @@ def run(
     """Evaluate the graph; returns its outputs and (if `record`) every node's value."""
     if len(inputs) != len(graph.inputs):
         raise ValueError(f"graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
+    schedule = graph.meta.get("schedule", {})
+    assert isinstance(schedule, dict)
     values: dict[str, torch.Tensor] = {}
     users_left = {n: 0 for n in graph.nodes}
     for n in graph:
@@ -32,7 +63,8 @@ def run(
         if node.op == "input":
             continue
         params = {k: torch.from_numpy(v) for k, v in node.params.items()}
-        values[node.name] = node.opdef.evaluate(node.attrs, params, [values[i] for i in node.inputs])
+        values[node.name] = evaluate_node(node, params, [values[i] for i in node.inputs],
+                                          schedule.get(node.name))
         if not record:  # free what no later node needs
             for i in node.inputs:
                 users_left[i] -= 1

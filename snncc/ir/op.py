@@ -82,6 +82,8 @@ class OpDef:
     # Acts only on trailing axes, so any leading axes (T, B or T*B) are batch.
     leading_dims_agnostic: ClassVar[bool] = False
     is_neuron: ClassVar[bool] = False
+    # Weight ops: the output axis (from the end) that holds output channels/features.
+    channel_axis: ClassVar[int | None] = None
 
     @classmethod
     def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:

@@ -190,9 +190,6 @@ def cancel_transposes(graph: Graph) -> PassResult:
     return _finish(graph, modified)
 
 
-_OUT_CHANNEL_AXIS = {"conv2d": -3, "conv1d": -2, "linear": -1}
-
-
 @register_pass("fold-batchnorm")
 def fold_batchnorm(graph: Graph) -> PassResult:
     """BN(W x + b) = (s W) x + (s (b - mean) + beta), s = gamma / sqrt(var + eps); in float64."""
@@ -202,7 +199,7 @@ def fold_batchnorm(graph: Graph) -> PassResult:
             continue
         w_node = graph.nodes[bn.inputs[0]]
         assert isinstance(bn.attrs, BatchNormAttrs)
-        axis = _OUT_CHANNEL_AXIS.get(w_node.op)
+        axis = w_node.opdef.channel_axis
         if axis is None or bn.attrs.channel_axis != axis or not _single_user(graph, w_node.name):
             notes.append(f"kept BN %{bn.name} ({bn.origin.module_path}): no weight op right before it")
             continue
@@ -279,7 +276,7 @@ def _absorb_scale(graph: Graph, sc: Node, notes: list[str]) -> bool:
         graph.rebuild(user, inputs=[x], attrs=attrs)
         notes.append(f"folded x{c:g} into the threshold of %{user.name} ({user.origin.module_path})")
         return True
-    if user.op in _OUT_CHANNEL_AXIS:  # W (c x) + b == (c W) x + b
+    if user.opdef.channel_axis is not None:  # W (c x) + b == (c W) x + b
         params = dict(user.params)
         params["weight"] = (user.params["weight"].astype(np.float64) * c).astype(np.float32)
         graph.rebuild(user, inputs=[x], params=params)

@@ -1,5 +1,16 @@
 """Importing this package registers every op in the op table."""
 
-from snncc.ir.ops import elementwise, io, neurons, norm, pool, reduce, structure, weights
+from snncc.ir.ops import (
+    elementwise,
+    io,
+    neurons,
+    norm,
+    pool,
+    reduce,
+    structure,
+    timemask,
+    weights,
+)
 
-__all__ = ["elementwise", "io", "neurons", "norm", "pool", "reduce", "structure", "weights"]
+__all__ = ["elementwise", "io", "neurons", "norm", "pool", "reduce", "structure", "timemask",
+           "weights"]

@@ -8,7 +8,8 @@ for bit. Input and output are [T, ...]: axis 0 is time.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -60,12 +61,23 @@ def _if_charge(v: torch.Tensor, x: torch.Tensor, a: NeuronAttrs) -> torch.Tensor
 
 
 def run_neuron(
-    x_seq: torch.Tensor, a: NeuronAttrs, charge, v0: torch.Tensor | None = None
+    x_seq: torch.Tensor,
+    a: NeuronAttrs,
+    charge: Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor],
+    steps: Sequence[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run a neuron over the time axis; returns (spikes [T, ...], membrane after each step)."""
-    v = v0 if v0 is not None else torch.full_like(x_seq[0], a.v_reset or 0.0)
+    """Run a neuron over the time axis; returns (spikes [T, ...], membrane after each step).
+
+    With `steps`, only those steps are computed; at the others the neuron emits
+    nothing and keeps its state (the prune-timesteps pass proves that exact)."""
+    v = torch.full_like(x_seq[0], a.v_reset or 0.0)
     spikes, vs = [], []
+    active = set(range(x_seq.shape[0])) if steps is None else set(steps)
     for t in range(x_seq.shape[0]):
+        if t not in active:
+            spikes.append(torch.zeros_like(v))
+            vs.append(v)
+            continue
         v = charge(v, x_seq[t], a)
         s = (v >= a.v_threshold).to(x_seq.dtype)
         v = v - s * a.v_threshold if a.v_reset is None else (1.0 - s) * v + s * a.v_reset

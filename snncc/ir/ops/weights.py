@@ -79,17 +79,20 @@ class _Conv(OpDef):
 class Conv2d(_Conv):
     name = "conv2d"
     spatial = 2
+    channel_axis = -3
 
 
 @register_op
 class Conv1d(_Conv):
     name = "conv1d"
     spatial = 1
+    channel_axis = -2
 
 
 @register_op
 class Linear(OpDef):
     name = "linear"
+    channel_axis = -1
     params = ("weight",)
     optional_params = ("bias",)
     multiplies = Multiplies.WEIGHT
