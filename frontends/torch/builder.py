@@ -348,7 +348,7 @@ def emit_time_mask(b: Builder, x: str, mask: torch.Tensor, path: str,
     T = b.graph.time_steps
     m = mask.detach().cpu().flatten() if mask.dim() <= 1 else mask.detach().cpu()
     if m.dim() > 1:
-        if m.shape[0] != T or any(d != 1 for d in m.shape[1:]):
+        if any(d != 1 for d in m.shape[1:]):
             raise SnnccError(
                 "SNN-FE006", f"constant tensor of shape {tuple(m.shape)} multiplies an activation; "
                 f"only a mask over time of shape [{T}, 1, ...] is supported",

@@ -128,7 +128,8 @@ def schedule(graph: Graph, st: dict[str, list[str] | None]) -> dict[str, list[in
             silent_after = [all(x == Z for x in o[t:]) for t in range(T)]
             steps = [t for t in range(T) if not (at_rest[t] or silent_after[t])]
         elif n.op in SCHEDULABLE and all(x is not None for x in ins):
-            steps = [t for t in range(T) if any(x[t] != Z for x in ins if x is not None)]
+            need = all if n.op in ("mul", "matmul") else any  # a product with a zero is zero
+            steps = [t for t in range(T) if need(x[t] != Z for x in ins if x is not None)]
         else:
             continue
         if len(steps) < T:
