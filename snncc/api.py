@@ -62,17 +62,29 @@ class CompileResult:
     pass_log: list[tuple[str, bool, list[str]]] = field(default_factory=list)
 
 
+    @property
+    def timesteps(self) -> dict[str, object] | None:
+        """The prune-timesteps report (None when compiled with prune=False)."""
+        report = self.graph.meta.get("timesteps")
+        return report if isinstance(report, dict) else None
+
+
 def compile(
     model: torch.nn.Module | Graph,
     example_input: torch.Tensor | None = None,
     *,
     target: str = "ir",
+    prune: bool = True,
     print_ir_after: Iterable[str] = (),
     printer: Callable[[str], None] = print,
 ) -> CompileResult:
-    """Trace (if needed), canonicalize and check; `target='ir'` returns the IR."""
+    """Trace (if needed), canonicalize, prune masked time steps, and check.
+
+    Pruning comes before the check so the check and every later pass see the
+    graph that will be deployed."""
     if target != "ir":
         raise ValueError(f"target {target!r} is not available yet; use 'ir'")
-    run = run_passes(_as_graph(model, example_input), CANONICALIZE,
+    passes = CANONICALIZE + (["prune-timesteps"] if prune else [])
+    run = run_passes(_as_graph(model, example_input), passes,
                      print_ir_after=print_ir_after, printer=printer)
     return CompileResult(run.graph, _check(run.graph), run.log)

@@ -170,16 +170,18 @@ def check_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str
 @click.option("--target", type=click.Choice(["ir"]), default="ir", show_default=True)
 @click.option("-o", "--output", help="output file (default: MODEL with the target's suffix)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
+@click.option("--no-prune", is_flag=True, help="keep the work of masked time steps")
 @guarded
 def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
                 arch: str | None, print_ir_after: tuple[str, ...], target: str,
-                output: str | None, as_json: bool) -> None:
+                output: str | None, as_json: bool, no_prune: bool) -> None:
     """Compile MODEL to the target (ir: a canonical, checked .snnir graph)."""
     from snncc.api import compile as compile_model
     from snncc.ir.serialize import save_graph
 
     graph, _ = load_graph_from(model, input_shape, trust, allow, arch)
-    result = compile_model(graph, print_ir_after=print_ir_after, printer=err.print)
+    result = compile_model(graph, prune=not no_prune, print_ir_after=print_ir_after,
+                           printer=err.print)
     dest = Path(output or Path(model).with_suffix(".snnir"))
     save_graph(result.graph, dest)
     summary = {
@@ -190,6 +192,17 @@ def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[s
         "spike_only": result.report.summary(),
         "passes": [{"name": n, "modified": m, "notes": notes} for n, m, notes in result.pass_log],
     }
+    ts = result.timesteps
+    if ts is not None:
+        summary["timesteps"] = {
+            "average": ts["average"],
+            "per_layer": ts["per_layer"],
+            "acs_before": ts["synaptic_ops_before"],
+            "acs_after": ts["synaptic_ops_after"],
+            "neuron_updates_before": ts["neuron_updates_before"],
+            "neuron_updates_after": ts["neuron_updates_after"],
+            "kept": ts["kept"],
+        }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
@@ -197,6 +210,11 @@ def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[s
         out.print(f"wrote {dest}: {len(result.graph)} nodes, {summary['parameters']:,} parameters; "
                   f"spike-only: {'yes' if s['ok'] else 'no'} ({s['VIOLATION']} violations, "
                   f"{s['READOUT_MAC']} readout MACs)")
+        if ts is not None:
+            out.print(f"time steps: average {ts['average']:.2f} of T={graph.time_steps}; "
+                      f"scheduled ACs {ts['synaptic_ops_before']:,} -> {ts['synaptic_ops_after']:,}, "
+                      f"neuron updates {ts['neuron_updates_before']:,} -> "
+                      f"{ts['neuron_updates_after']:,}")
 
 
 @main.command("inspect")
