@@ -1,0 +1,790 @@
+"""Bit-exact integer kernels for Lava 0.10.0's ``fixed_pt`` Dense, Conv and LIF.
+
+Why this module exists: snncc's accumulate-only simulator (acsim) must give the
+*same* spikes and membrane voltages as Lava's bit-accurate models -- the
+models that mimic Loihi -- while running orders of magnitude faster and on a
+batch of inputs at once. "Same" means identical integers at every step, so the
+kernels reproduce Lava's arithmetic including its quirks (see FACTS.md sec. 3
+and the Lava sources named below), and the tests compare against real Lava.
+
+Why no multiplies: a spiking chip never multiplies an activation by a weight.
+A binary spike *selects* a row of weights, and the synapse adds it; a graded
+spike is a small integer, and bit-serial hardware adds shifted copies. The
+activation path here (``ACTIVATION_PATH``) uses only gathers, adds, shifts,
+compares and selects; ``tests/test_acsim_fixedpoint.py`` walks its AST to keep
+it that way. The single exception is the neuron decay, ``_decay``: Loihi's
+neuron multiplies its state by a 12-bit decay *constant* (``u * (4096 - du)``),
+which is a state-times-constant multiply inside the neuron, not an
+activation-times-weight multiply, and is isolated in that one function.
+
+Layouts follow Lava: Dense weights are ``[n_out, n_in]``; Conv tensors are
+``(W, H, C)`` and Conv weights ``(C_out, kx, ky, C_in)``. Every kernel accepts
+an optional leading batch axis: ``[B, ...]`` runs B independent samples.
+
+Timing convention (the one-step synaptic delay): Lava's Dense and Conv send, at
+step t, the accumulation of the spikes they received at step t-1 (zeros at the
+first step). :class:`SynapseDelay` is that buffer; :class:`FixedPointChain`
+shows the order of operations that matches Lava step for step.
+
+Sources read: ``lava/proc/lif/models.py`` (AbstractPyLifModelFixed,
+PyLifModelBitAcc), ``lava/proc/dense/models.py`` (AbstractPyDenseModelBitAcc),
+``lava/utils/weightutils.py`` (clip_weights, truncate_weights,
+determine_sign_mode), ``lava/proc/conv/models.py`` and ``lava/proc/conv/utils.py``
+(conv_scipy, signed_clamp), ``lava/magma/compiler/channels/pypychannel.py``
+(int32 channels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+I32 = NDArray[np.int32]
+Bools = NDArray[np.bool_]
+
+# --- Loihi / Lava fixed-point constants (lava/proc/lif/models.py) -----------------
+UV_BITS = 24
+UV_MAX = 1 << (UV_BITS - 1)  # Lava's max_uv_val = 2**23
+UV_WRAP = 1 << UV_BITS  # 2**24, subtracted/added once when u leaves its range
+V_LIMIT = UV_MAX - 1  # v is clipped to [-(2**23 - 1), 2**23 - 1]
+DECAY_SHIFT = 12
+DECAY_UNITY = 1 << DECAY_SHIFT  # 4096
+DU_OFFSET = 1  # Lava's ds_offset: the effective current decay is du + 1
+DV_OFFSET = 0  # Lava's dm_offset
+VTH_SHIFT = 6  # threshold is MSB-aligned: vth << 6
+ACT_SHIFT = 6  # synaptic input is MSB-aligned: a_in << 6
+CONV_BITS = 24  # Conv's a_buf wraps modulo 2**24 (signed_clamp)
+_CONV_HALF = 1 << (CONV_BITS - 1)
+_CONV_MASK = (1 << CONV_BITS) - 1
+DENSE_MAX_WEIGHT_BITS = 8  # Dense clips to 8 magnitude bits (+ sign)
+
+# Elements of the gathered [rows, k, n_out] block processed per numpy call: big
+# enough to amortise call overhead, small enough to stay in cache (measured).
+_GATHER_BLOCK = 1 << 18
+
+# Functions on the activation path; the no-multiply test walks exactly these.
+ACTIVATION_PATH: tuple[str, ...] = (
+    "lif_step",
+    "_lif_update",
+    "lif_effective_bias",
+    "apply_weight_exp",
+    "dense_accumulate",
+    "dense_accumulate_graded",
+    "dense_step",
+    "conv_accumulate",
+    "conv_step",
+    "_im2col",
+    "_gather_sum_rows",
+    "_graded_gather_sum",
+    "_as_batch",
+    "wrap_conv",
+)
+
+
+class SignMode(Enum):
+    """Sign mode of a weight matrix, numbered as ``lava.utils.weightutils.SignMode``."""
+
+    NULL = 0
+    MIXED = 1
+    EXCITATORY = 2
+    INHIBITORY = 3
+
+
+# ===================================================================== LIF ====
+
+
+def decay_multiplier_u(du: int) -> int:
+    """The constant Lava multiplies u by: ``4096 - (du + 1)``.
+
+    ``du = -1`` means no decay (multiplier 4096), ``du = 4095`` means u holds
+    only this step's input (multiplier 0).
+    """
+    mult = DECAY_UNITY - (int(du) + DU_OFFSET)
+    if not 0 <= mult <= DECAY_UNITY:
+        raise ValueError(f"du must be in [-1, 4095], got {du}")
+    return mult
+
+
+def decay_multiplier_v(dv: int) -> int:
+    """The constant Lava multiplies v by: ``4096 - dv`` (dv in [0, 4096])."""
+    mult = DECAY_UNITY - (int(dv) + DV_OFFSET)
+    if not 0 <= mult <= DECAY_UNITY:
+        raise ValueError(f"dv must be in [0, 4096], got {dv}")
+    return mult
+
+
+def _decay(x: I32, mult: int) -> I32:
+    """``trunc0(x * mult / 4096)`` -- the one multiply, and by a constant.
+
+    Loihi's neuron scales its state by a 12-bit decay constant; Lava computes
+    ``sign(p) * (|p| >> 12)`` with ``p = int64(x) * mult``. For negative p we
+    add 4095 before the arithmetic shift, which is the same truncation toward
+    zero. Exempt from the no-multiply rule: it is state times a constant.
+    """
+    if mult == DECAY_UNITY:
+        return x.copy()
+    if mult == 0:
+        return np.zeros_like(x)
+    p = x.astype(np.int64) * mult
+    p += (p >> 63) & (DECAY_UNITY - 1)
+    return (p >> DECAY_SHIFT).astype(np.int32)
+
+
+def lif_effective_bias(bias_mant: ArrayLike, bias_exp: ArrayLike) -> I32:
+    """``bias_mant << bias_exp`` (``>> -bias_exp`` when negative), as Lava's scale_bias.
+
+    Lava stores both as int16 Vars, so values are first cast to int16 as Lava
+    does when it initialises them.
+    """
+    mant = np.asarray(bias_mant).astype(np.int16).astype(np.int32)
+    exp = np.asarray(bias_exp).astype(np.int16)
+    return np.where(exp >= 0, np.left_shift(mant, exp), np.right_shift(mant, np.negative(exp))).astype(
+        np.int32
+    )
+
+
+def _lif_update(
+    u: I32, v: I32, a_in: I32, mult_u: int, mult_v: int, bias: I32, vth_eff: int
+) -> tuple[I32, I32, Bools]:
+    """One LIF step with precomputed constants; returns new (u, v, spikes)."""
+    u_new = _decay(u, mult_u)
+    # Lava's a_in arrives through an int32 channel; the << 6 and the add wrap at 32 bits.
+    u_new += np.left_shift(np.asarray(a_in).astype(np.int32, copy=False), ACT_SHIFT)
+    # One conditional wrap into 24 bits, exactly as Lava does it (not a full modulo).
+    u_new = np.where(u_new > UV_MAX, u_new - UV_WRAP, u_new)
+    u_new = np.where(u_new <= -UV_MAX, u_new + UV_WRAP, u_new)
+    v_new = _decay(v, mult_v)
+    v_new += u_new
+    v_new += bias
+    np.clip(v_new, -V_LIMIT, V_LIMIT, out=v_new)
+    s = v_new > vth_eff
+    v_new = np.where(s, np.int32(0), v_new)  # reset v; u is never reset
+    return u_new, v_new, s
+
+
+def lif_step(
+    u: ArrayLike,
+    v: ArrayLike,
+    a_in: ArrayLike,
+    du: int,
+    dv: int,
+    vth: int,
+    bias_mant: ArrayLike,
+    bias_exp: ArrayLike,
+) -> tuple[I32, I32, Bools]:
+    """One step of Lava's bit-accurate LIF (PyLifModelBitAcc); returns (u, v, s).
+
+    ``u``, ``v``, ``a_in`` have shape ``[N]`` or ``[B, N]`` (any shape that
+    broadcasts with ``bias_*``). ``a_in`` is what the LIF receives this step,
+    i.e. the *delayed* synaptic output. Spike is ``v > vth << 6`` (strict),
+    v resets to 0, u never resets.
+    """
+    return _lif_update(
+        np.asarray(u).astype(np.int32),
+        np.asarray(v).astype(np.int32),
+        np.asarray(a_in),
+        decay_multiplier_u(du),
+        decay_multiplier_v(dv),
+        lif_effective_bias(bias_mant, bias_exp),
+        int(vth) << VTH_SHIFT,
+    )
+
+
+# =========================================================== accumulation ====
+
+
+def _as_batch(x: ArrayLike, item_ndim: int) -> tuple[np.ndarray, bool]:
+    """View ``x`` as ``[B, ...]``; say whether a batch axis was added."""
+    a = np.asarray(x)
+    if a.ndim == item_ndim:
+        return a[np.newaxis], True
+    if a.ndim != item_ndim + 1:
+        raise ValueError(f"expected {item_ndim} or {item_ndim + 1} dims, got shape {a.shape}")
+    return a, False
+
+
+def _gather_sum_rows(rows: I32, mask: np.ndarray) -> I32:
+    """For each row r of ``mask`` ([R, n_in]), the sum of ``rows[i]`` over i where mask[r, i].
+
+    ``rows`` is ``[n_in + 1, n_out]`` with a zero last row used as padding.
+    Event-driven: the work is proportional to the number of set bits times
+    n_out. Rows with many outputs are summed one at a time from exact index
+    lists; narrow ones in blocks of a padded ``[rows, kmax]`` index matrix
+    (one gather and one add-reduce per block).
+    """
+    n_rows = mask.shape[0]
+    n_out = rows.shape[1]
+    pad = rows.shape[0] - 1
+    out = np.zeros((n_rows, n_out), dtype=np.int32)
+    r_idx, i_idx = np.nonzero(mask)
+    if i_idx.size == 0:
+        return out
+    counts = np.bincount(r_idx, minlength=n_rows)
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    kmax = int(counts.max())
+    block = _GATHER_BLOCK // kmax // n_out
+    if block <= 1:
+        for r in np.flatnonzero(counts):
+            np.sum(rows[i_idx[starts[r] : ends[r]]], axis=0, dtype=np.int32, out=out[r])
+        return out
+    idx = np.full((n_rows, kmax), pad, dtype=np.intp)
+    idx[r_idx, np.arange(i_idx.size) - starts[r_idx]] = i_idx
+    for r0 in range(0, n_rows, block):
+        np.sum(rows[idx[r0 : r0 + block]], axis=1, dtype=np.int32, out=out[r0 : r0 + block])
+    return out
+
+
+def _graded_gather_sum(rows: I32, values: np.ndarray) -> I32:
+    """``values @ rows[:-1]`` for integer ``values`` ([R, n_in]), by shift-and-add.
+
+    Bit-serial: for each bit k of |value|, gather-sum the rows whose value has
+    that bit (positive minus negative values) and add it shifted left by k.
+    Accumulates in int64, then wraps to int32 as Lava's int32 ``dot`` does.
+    """
+    vals = values.astype(np.int64)
+    mag = np.abs(vals)
+    pos = vals > 0
+    neg = vals < 0
+    acc = np.zeros((vals.shape[0], rows.shape[1]), dtype=np.int64)
+    top = int(mag.max(initial=0))
+    k = 0
+    while (top >> k) > 0:
+        bit = (np.right_shift(mag, k) & 1).astype(bool)
+        part = _gather_sum_rows(rows, bit & pos).astype(np.int64)
+        part -= _gather_sum_rows(rows, bit & neg)
+        acc += np.left_shift(part, k)
+        k += 1
+    return acc.astype(np.int32)
+
+
+def apply_weight_exp(acc: I32, weight_exp: int) -> I32:
+    """Lava Dense's ``acc << weight_exp`` (``>> -weight_exp``: a floor shift when negative).
+
+    The exponent scales the *sum*, not each weight. Computed in int32, which
+    wraps exactly as Lava's int64 result does when it is written into the
+    int32 channel (the sum itself always fits in int32: |w| <= 256).
+    """
+    if weight_exp > 0:
+        return np.left_shift(acc, weight_exp)
+    if weight_exp < 0:
+        return np.right_shift(acc, -weight_exp)
+    return acc
+
+
+# ================================================================== Dense ====
+
+
+def determine_sign_mode(weights: np.ndarray) -> SignMode:
+    """Lava's rule: all >= 0 is excitatory, all <= 0 inhibitory, else mixed."""
+    if np.min(weights) >= 0:
+        return SignMode.EXCITATORY
+    if np.max(weights) <= 0:
+        return SignMode.INHIBITORY
+    return SignMode.MIXED
+
+
+@dataclass(frozen=True)
+class DenseWeights:
+    """Dense weights as Lava's fixed-point Dense holds them after its first step.
+
+    ``rows[i]`` holds the weights *from* input i (a column of Lava's
+    ``[n_out, n_in]`` matrix) so that a spike gathers one contiguous row;
+    ``rows[n_in]`` is zero (the padding target of batched gathers).
+    """
+
+    rows: I32
+    weight_exp: int = 0
+
+    @property
+    def n_in(self) -> int:
+        return self.rows.shape[0] - 1
+
+    @property
+    def n_out(self) -> int:
+        return self.rows.shape[1]
+
+    @property
+    def matrix(self) -> I32:
+        """The effective weights in Lava's ``[n_out, n_in]`` layout."""
+        return np.ascontiguousarray(self.rows[:-1].T)
+
+
+def quantize_dense_weights(
+    weights: ArrayLike, *, num_weight_bits: int = 8, sign_mode: SignMode | None = None
+) -> I32:
+    """Lava Dense's first-step weight preparation, ``[n_out, n_in]`` in and out.
+
+    Cast to int32 (as Lava's Var), clip to 8 bits ([-256, 255] mixed,
+    [0, 255] excitatory, [-255, 0] inhibitory), then drop
+    ``8 - num_weight_bits + (1 if mixed)`` least significant bits with a floor
+    shift (on the magnitude for inhibitory). With the default 8 bits a mixed
+    matrix loses its LSB: 3 acts as 2 and -3 as -4.
+    """
+    w = np.asarray(weights).astype(np.int32)
+    if w.ndim != 2:
+        raise ValueError(f"Dense weights must be 2-D [n_out, n_in], got shape {w.shape}")
+    mode = sign_mode if sign_mode is not None else determine_sign_mode(w)
+    mixed = int(mode is SignMode.MIXED)
+    inhibitory = mode is SignMode.INHIBITORY
+    if inhibitory:
+        w = -w
+    w = np.clip(w, -(1 << DENSE_MAX_WEIGHT_BITS) if mixed else 0, (1 << DENSE_MAX_WEIGHT_BITS) - 1)
+    drop = DENSE_MAX_WEIGHT_BITS - int(num_weight_bits) + mixed
+    w = np.left_shift(np.right_shift(w, drop), drop)
+    if inhibitory:
+        w = -w
+    return w.astype(np.int32)
+
+
+def prepare_dense_weights(
+    weights: ArrayLike,
+    *,
+    weight_exp: int = 0,
+    num_weight_bits: int = 8,
+    sign_mode: SignMode | None = None,
+) -> DenseWeights:
+    """Quantise as Lava does (:func:`quantize_dense_weights`) and lay out for gathers."""
+    w = quantize_dense_weights(weights, num_weight_bits=num_weight_bits, sign_mode=sign_mode)
+    n_out, n_in = w.shape
+    if n_in >= 1 << 23:
+        raise ValueError("n_in >= 2**23 could overflow the int32 accumulator")
+    rows = np.zeros((n_in + 1, n_out), dtype=np.int32)
+    rows[:n_in] = w.T
+    return DenseWeights(rows=rows, weight_exp=int(weight_exp))
+
+
+def dense_accumulate(weights: DenseWeights, spikes: ArrayLike) -> I32:
+    """Sum of the weight columns of the spiking inputs (binary spikes; no multiply).
+
+    ``spikes`` is ``[n_in]`` or ``[B, n_in]``; nonzero means spike (Lava casts
+    to bool). Returns the raw int32 accumulation, before ``weight_exp``.
+    """
+    s, added = _as_batch(spikes, 1)
+    if s.shape[-1] != weights.n_in:
+        raise ValueError(f"expected {weights.n_in} inputs, got shape {s.shape}")
+    if added:
+        idx = np.flatnonzero(s[0])
+        return np.sum(weights.rows[idx], axis=0, dtype=np.int32)
+    return _gather_sum_rows(weights.rows, s)
+
+
+def dense_accumulate_graded(weights: DenseWeights, values: ArrayLike) -> I32:
+    """Graded spikes (``num_message_bits > 0``): ``W @ values`` by shift-and-add.
+
+    ``values`` are integers (Lava's graded path only works with integer
+    payloads), ``[n_in]`` or ``[B, n_in]``. Wraps to int32 like Lava's dot.
+    """
+    x, added = _as_batch(values, 1)
+    if x.shape[-1] != weights.n_in:
+        raise ValueError(f"expected {weights.n_in} inputs, got shape {x.shape}")
+    out = _graded_gather_sum(weights.rows, x)
+    return out[0] if added else out
+
+
+def dense_step(weights: DenseWeights, spikes: ArrayLike, *, graded: bool = False) -> I32:
+    """What Lava's Dense puts in its buffer this step: accumulate, then ``weight_exp``."""
+    acc = dense_accumulate_graded(weights, spikes) if graded else dense_accumulate(weights, spikes)
+    return apply_weight_exp(acc, weights.weight_exp)
+
+
+# =================================================================== Conv ====
+
+
+def _pair(x: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(x, (int, np.integer)):
+        return int(x), int(x)
+    t = tuple(int(i) for i in x)
+    if len(t) == 1:
+        return t[0], t[0]
+    if len(t) != 2:
+        raise ValueError(f"expected an int or a pair, got {x}")
+    return t[0], t[1]
+
+
+@dataclass(frozen=True)
+class ConvWeights:
+    """A Lava Conv, prepared: one im2col gather and one weight table per group.
+
+    ``gather[g]`` is ``[P, K]``: for each output position (x-major, like
+    Lava's (W, H) layout) the flat indices into the padded input of its K
+    receptive-field inputs of group g, ordered (tap x, tap y, channel).
+    ``cols[g]`` is ``[K + 1, C_out/groups]``: the weight each of those inputs
+    contributes (the flipped kernel: Lava computes a true convolution), plus
+    a zero padding row.
+    """
+
+    input_shape: tuple[int, int, int]
+    output_shape: tuple[int, int, int]
+    padding: tuple[int, int]
+    groups: int
+    gather: tuple[NDArray[np.intp], ...]
+    cols: tuple[I32, ...]
+
+
+def conv_output_shape(
+    input_shape: tuple[int, int, int],
+    out_channels: int,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+) -> tuple[int, int, int]:
+    """Output (W, H, C) of a Lava Conv."""
+    dims = []
+    for i in range(2):
+        span = dilation[i] * (kernel_size[i] - 1) + 1
+        n = (input_shape[i] + 2 * padding[i] - span) // stride[i] + 1
+        if n < 1:
+            raise ValueError(f"conv output dimension {i} would be {n} < 1")
+        dims.append(n)
+    return dims[0], dims[1], out_channels
+
+
+def prepare_conv_weights(
+    weight: ArrayLike,
+    input_shape: tuple[int, int, int],
+    *,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+) -> ConvWeights:
+    """Prepare a Lava Conv: ``weight`` is ``(C_out, kx, ky, C_in/groups)``, input (W, H, C).
+
+    Lava's fixed-point Conv casts weights to int32 and neither clips them nor
+    applies ``weight_exp`` or ``num_weight_bits`` (declared, unused), so
+    neither do we.
+    """
+    w = np.asarray(weight).astype(np.int32)
+    if w.ndim != 4:
+        raise ValueError(f"Conv weight must be 4-D (C_out, kx, ky, C_in), got {w.shape}")
+    s, p, d = _pair(stride), _pair(padding), _pair(dilation)
+    c_out, kx, ky, cin_g = w.shape
+    wi, hi, c_in = (int(i) for i in input_shape)
+    if c_in % groups or c_out % groups or c_in // groups != cin_g:
+        raise ValueError(
+            f"channels do not fit groups={groups}: C_in={c_in}, C_out={c_out}, weight C_in={cin_g}"
+        )
+    out_shape = conv_output_shape((wi, hi, c_in), c_out, (kx, ky), s, p, d)
+    wo, ho, _ = out_shape
+    hp = hi + 2 * p[1]
+    # Padded-input coordinates of every (output x, output y, tap x, tap y).
+    px = (np.arange(wo) * s[0])[:, None, None, None] + (np.arange(kx) * d[0])[None, None, :, None]
+    py = (np.arange(ho) * s[1])[None, :, None, None] + (np.arange(ky) * d[1])[None, None, None, :]
+    base = (px * hp + py) * c_in  # [wo, ho, kx, ky]
+    # Lava's true convolution: input tap (a, b) meets weight[:, kx-1-a, ky-1-b, :].
+    flipped = w[:, ::-1, ::-1, :]  # (C_out, kx, ky, cin_g)
+    cout_g = c_out // groups
+    gathers, cols = [], []
+    for g in range(groups):
+        chans = np.arange(cin_g) + g * cin_g
+        idx = base[..., None] + chans  # [wo, ho, kx, ky, cin_g]
+        gathers.append(np.ascontiguousarray(idx.reshape(wo * ho, kx * ky * cin_g)).astype(np.intp))
+        wg = flipped[g * cout_g : (g + 1) * cout_g]  # (cout_g, kx, ky, cin_g)
+        table = np.zeros((kx * ky * cin_g + 1, cout_g), dtype=np.int32)
+        table[:-1] = wg.reshape(cout_g, -1).T
+        cols.append(table)
+    return ConvWeights(
+        input_shape=(wi, hi, c_in),
+        output_shape=out_shape,
+        padding=p,
+        groups=groups,
+        gather=tuple(gathers),
+        cols=tuple(cols),
+    )
+
+
+def _im2col(cw: ConvWeights, x: np.ndarray, group: int) -> np.ndarray:
+    """Gather each output position's receptive field: ``[B, W, H, C] -> [B * P, K]``."""
+    px, py = cw.padding
+    padded = np.pad(x, ((0, 0), (px, px), (py, py), (0, 0)))
+    flat = padded.reshape(padded.shape[0], -1)
+    patches = flat[:, cw.gather[group]]  # [B, P, K]
+    return patches.reshape(-1, patches.shape[-1])
+
+
+def wrap_conv(acc: I32) -> I32:
+    """Lava Conv's ``signed_clamp(x, 24)``: wrap into [-2**23, 2**23) (int32 math, as Lava)."""
+    return ((acc + _CONV_HALF) & _CONV_MASK) - _CONV_HALF
+
+
+def conv_accumulate(cw: ConvWeights, spikes: ArrayLike, *, graded: bool = False) -> I32:
+    """Lava Conv's output for input ``(W, H, C)`` or ``[B, W, H, C]``, wrapped to 24 bits.
+
+    Binary: for each output position, the sum of the weights of the spiking
+    inputs in its receptive field (an integer im2col gather, then the same
+    gather-and-sum as Dense). Graded: shift-and-add over the payload bits.
+    """
+    x, added = _as_batch(spikes, 3)
+    if tuple(x.shape[1:]) != cw.input_shape:
+        raise ValueError(f"expected input {cw.input_shape}, got {x.shape}")
+    if not graded:
+        x = x.astype(bool)
+    n_b = x.shape[0]
+    wo, ho, c_out = cw.output_shape
+    out = np.empty((n_b, wo, ho, c_out), dtype=np.int32)
+    cout_g = c_out // cw.groups
+    lo = 0
+    for g in range(cw.groups):
+        patches = _im2col(cw, x, g)
+        if graded:
+            acc = _graded_gather_sum(cw.cols[g], patches)
+        else:
+            acc = _gather_sum_rows(cw.cols[g], patches)
+        out[..., lo : lo + cout_g] = acc.reshape(n_b, wo, ho, cout_g)
+        lo += cout_g
+    out = wrap_conv(out)
+    return out[0] if added else out
+
+
+def conv_step(cw: ConvWeights, spikes: ArrayLike, *, graded: bool = False) -> I32:
+    """What Lava's Conv puts in its buffer this step (same as :func:`conv_accumulate`)."""
+    return conv_accumulate(cw, spikes, graded=graded)
+
+
+# ------------------------------------------------------- PyTorch layouts ----
+
+
+def torch_conv_weight_to_lava(weight: ArrayLike) -> np.ndarray:
+    """PyTorch ``[C_out, C_in, kh, kw]`` (correlation) -> Lava ``(C_out, kx, ky, C_in)``.
+
+    Lava convolves (flipped kernel) over (x=W, y=H); PyTorch correlates over
+    (H, W). So transpose to (C_out, kw, kh, C_in) and flip both spatial axes
+    (the layout bug of lava-dl issue 260).
+    """
+    w = np.asarray(weight)
+    return np.ascontiguousarray(w.transpose(0, 3, 2, 1)[:, ::-1, ::-1, :])
+
+
+def torch_conv_params_to_lava(value: int | Sequence[int]) -> tuple[int, int]:
+    """PyTorch (h, w) stride/padding/dilation -> Lava (x=w, y=h)."""
+    h, w = _pair(value)
+    return w, h
+
+
+def nchw_to_lava(x: ArrayLike) -> np.ndarray:
+    """``[N, C, H, W]`` -> ``[N, W, H, C]`` (or ``[C, H, W]`` -> ``(W, H, C)``)."""
+    a = np.asarray(x)
+    axes = (0, 3, 2, 1) if a.ndim == 4 else (2, 1, 0)
+    return np.ascontiguousarray(a.transpose(axes))
+
+
+def lava_to_nchw(x: ArrayLike) -> np.ndarray:
+    """``[N, W, H, C]`` -> ``[N, C, H, W]`` (or ``(W, H, C)`` -> ``[C, H, W]``)."""
+    return nchw_to_lava(x)  # the permutation is its own inverse
+
+
+# ================================================================== delay ====
+
+
+class SynapseDelay:
+    """The one-step synaptic latency of Lava's Dense and Conv.
+
+    Lava's connection process first sends the buffer it computed last step,
+    then computes the new one; the buffer starts at zero. ``push(new)``
+    returns what the neuron receives this step and stores ``new`` for the
+    next. A network of depth D thus shifts its outputs by D steps.
+    """
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self._buf: I32 = np.zeros(shape, dtype=np.int32)
+
+    def push(self, new: I32) -> I32:
+        out = self._buf
+        self._buf = new
+        return out
+
+    def peek(self) -> I32:
+        return self._buf
+
+
+# ================================================================== chain ====
+
+
+@dataclass(frozen=True)
+class DenseSpec:
+    """A Lava Dense: ``weights`` ``[n_out, n_in]`` plus Lava's fixed-point options."""
+
+    weights: np.ndarray
+    weight_exp: int = 0
+    num_weight_bits: int = 8
+    sign_mode: SignMode | None = None
+    num_message_bits: int = 0
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return (int(self.weights.shape[1]),)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return (int(self.weights.shape[0]),)
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """A Lava Conv: ``weight`` ``(C_out, kx, ky, C_in/groups)``, input ``(W, H, C)``.
+
+    ``weight_exp`` is passed to Lava but, like Lava's model, ignored here.
+    """
+
+    weight: np.ndarray
+    input_shape: tuple[int, int, int]
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+    weight_exp: int = 0
+    num_message_bits: int = 0
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return tuple(int(i) for i in self.input_shape)
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        kx, ky = int(self.weight.shape[1]), int(self.weight.shape[2])
+        return conv_output_shape(
+            (self.input_shape[0], self.input_shape[1], self.input_shape[2]),
+            int(self.weight.shape[0]),
+            (kx, ky),
+            _pair(self.stride),
+            _pair(self.padding),
+            _pair(self.dilation),
+        )
+
+
+@dataclass(frozen=True)
+class LifSpec:
+    """A Lava LIF's parameters (defaults are Lava's) and initial state."""
+
+    du: int = 0
+    dv: int = 0
+    vth: int = 10
+    bias_mant: int | np.ndarray = 0
+    bias_exp: int | np.ndarray = 0
+    u0: int | np.ndarray = 0
+    v0: int | np.ndarray = 0
+
+
+SynSpec = DenseSpec | ConvSpec
+
+
+@dataclass
+class _LayerState:
+    """One layer's LIF state, its synapse's delay buffer and its constants."""
+
+    u: I32
+    v: I32
+    delay: SynapseDelay
+    mult_u: int
+    mult_v: int
+    bias: I32
+    vth: int
+
+    @classmethod
+    def start(cls, syn: SynSpec, lif: LifSpec, n_b: int) -> _LayerState:
+        shape = (n_b, *syn.out_shape)
+        return cls(
+            u=np.broadcast_to(np.asarray(lif.u0).astype(np.int32), shape).copy(),
+            v=np.broadcast_to(np.asarray(lif.v0).astype(np.int32), shape).copy(),
+            delay=SynapseDelay(shape),
+            mult_u=decay_multiplier_u(lif.du),
+            mult_v=decay_multiplier_v(lif.dv),
+            bias=np.broadcast_to(lif_effective_bias(lif.bias_mant, lif.bias_exp), syn.out_shape),
+            vth=int(lif.vth) << VTH_SHIFT,
+        )
+
+
+@dataclass
+class ChainTrace:
+    """Per-layer records, each ``[T, (B,) *layer_shape]``."""
+
+    spikes: list[np.ndarray] = field(default_factory=list)
+    v: list[np.ndarray] = field(default_factory=list)
+    u: list[np.ndarray] = field(default_factory=list)
+
+
+class FixedPointChain:
+    """A chain of (Dense|Conv, LIF) layers run with the kernels, step for step as Lava.
+
+    Order within one step t, for each layer: the synapse pushes its new
+    accumulation (of this step's input) into its delay and the LIF receives the
+    previous step's; the LIF's spikes are the next layer's input *this* step.
+    A Dense after a multi-dimensional layer sees its spikes flattened in C
+    order (Lava's ``OutPort.flatten``).
+    """
+
+    def __init__(self, layers: Sequence[tuple[SynSpec, LifSpec]]) -> None:
+        if not layers:
+            raise ValueError("a chain needs at least one layer")
+        self.layers = list(layers)
+        self._syn: list[DenseWeights | ConvWeights] = []
+        for syn, _ in self.layers:
+            if isinstance(syn, DenseSpec):
+                self._syn.append(
+                    prepare_dense_weights(
+                        syn.weights,
+                        weight_exp=syn.weight_exp,
+                        num_weight_bits=syn.num_weight_bits,
+                        sign_mode=syn.sign_mode,
+                    )
+                )
+            else:
+                self._syn.append(
+                    prepare_conv_weights(
+                        syn.weight,
+                        syn.input_shape,
+                        stride=syn.stride,
+                        padding=syn.padding,
+                        dilation=syn.dilation,
+                        groups=syn.groups,
+                    )
+                )
+
+    @property
+    def in_shape(self) -> tuple[int, ...]:
+        return self.layers[0][0].in_shape
+
+    def run(self, inputs: ArrayLike, *, record_state: bool = True) -> ChainTrace:
+        """Run ``inputs`` ``[T, *in_shape]`` or ``[T, B, *in_shape]`` for T steps."""
+        x = np.asarray(inputs)
+        n_item = len(self.in_shape)
+        batched = x.ndim == n_item + 2
+        if not batched:
+            x = x[:, np.newaxis]
+        if tuple(x.shape[2:]) != self.in_shape:
+            raise ValueError(f"inputs must be [T, (B,) {self.in_shape}], got {np.shape(inputs)}")
+        steps, n_b = x.shape[0], x.shape[1]
+        states = [_LayerState.start(syn, lif, n_b) for syn, lif in self.layers]
+        trace = ChainTrace()
+        for syn, _ in self.layers:
+            rec = (steps, n_b, *syn.out_shape)
+            trace.spikes.append(np.zeros(rec, dtype=bool))
+            if record_state:
+                trace.v.append(np.zeros(rec, dtype=np.int32))
+                trace.u.append(np.zeros(rec, dtype=np.int32))
+        for t in range(steps):
+            inp: np.ndarray = x[t]
+            for k, ((syn, _), prep, st) in enumerate(zip(self.layers, self._syn, states)):
+                graded = syn.num_message_bits > 0
+                if isinstance(prep, DenseWeights):
+                    new = dense_step(prep, inp.reshape(n_b, -1), graded=graded)
+                else:
+                    new = conv_step(prep, inp, graded=graded)
+                a_in = st.delay.push(new)
+                st.u, st.v, s = _lif_update(st.u, st.v, a_in, st.mult_u, st.mult_v, st.bias, st.vth)
+                trace.spikes[k][t] = s
+                if record_state:
+                    trace.v[k][t] = st.v
+                    trace.u[k][t] = st.u
+                inp = s
+        if not batched:
+            trace.spikes = [a[:, 0] for a in trace.spikes]
+            trace.v = [a[:, 0] for a in trace.v]
+            trace.u = [a[:, 0] for a in trace.u]
+        return trace

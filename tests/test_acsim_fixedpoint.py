@@ -1,0 +1,314 @@
+"""acsim's fixed-point kernels: Lava's quirks by hand-worked cases, batch = loop,
+Conv layout against PyTorch, and no multiply on the activation path.
+
+Bit-exactness against real Lava over whole runs is in ``test_lava_oracle.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+import numpy as np
+import pytest
+import torch
+
+from snncc.backends.acsim import fixedpoint as fp
+from snncc.backends.acsim.fixedpoint import (
+    ConvSpec,
+    DenseSpec,
+    FixedPointChain,
+    LifSpec,
+    SignMode,
+    SynapseDelay,
+    conv_accumulate,
+    dense_accumulate,
+    dense_accumulate_graded,
+    dense_step,
+    lif_step,
+    nchw_to_lava,
+    prepare_conv_weights,
+    prepare_dense_weights,
+    quantize_dense_weights,
+    torch_conv_params_to_lava,
+    torch_conv_weight_to_lava,
+)
+
+# ------------------------------------------------------------------ LIF ----
+
+
+def _lif(u: int, v: int, a: int, **kw: int) -> tuple[int, int, bool]:
+    p = {"du": 0, "dv": 0, "vth": 10, "bias_mant": 0, "bias_exp": 0} | kw
+    un, vn, s = lif_step(np.array([u]), np.array([v]), np.array([a]), **p)
+    return int(un[0]), int(vn[0]), bool(s[0])
+
+
+def test_current_decay_truncates_toward_zero() -> None:
+    # du=0 still decays by 1/4096 (Lava's +1 offset): -5 * 4095 / 4096 = -4.9988 -> -4
+    assert _lif(-5, 0, 0, vth=1000)[0] == -4
+    assert _lif(5, 0, 0, vth=1000)[0] == 4
+    assert _lif(-5, 0, 0, du=-1, vth=1000)[0] == -5  # du=-1: no decay
+    assert _lif(-5000, 0, 0, du=4095, vth=1000)[0] == 0  # du=4095: only this step's input
+
+
+def test_voltage_decay_truncates_toward_zero() -> None:
+    # dv=2048 halves: trunc(-7/2) = -3, trunc(7/2) = 3; u=0 so v is only the decay
+    assert _lif(0, -7, 0, du=4095, dv=2048, vth=1000)[1] == -3
+    assert _lif(0, 7, 0, du=4095, dv=2048, vth=1000)[1] == 3
+
+
+def test_input_is_shifted_by_six_and_threshold_is_strict() -> None:
+    # a=1 -> u=64; v=64; vth=1 -> 64 is not > 64
+    u, v, s = _lif(0, 0, 1, du=4095, dv=4096, vth=1)
+    assert (u, v, s) == (64, 64, False)
+    u, v, s = _lif(0, 0, 2, du=4095, dv=4096, vth=1)
+    assert (u, v, s) == (128, 0, True)  # v reset to 0, u kept
+
+
+def test_bias_mantissa_and_exponent() -> None:
+    assert _lif(0, 0, 0, du=4095, dv=4096, bias_mant=3, bias_exp=2, vth=100)[1] == 12
+    assert _lif(0, 0, 0, du=4095, dv=4096, bias_mant=-7, bias_exp=-1, vth=100)[1] == -4  # floor shift
+
+
+def test_current_wraps_once_at_24_bits_and_voltage_clips() -> None:
+    big = (1 << 23) - 64
+    # u = big + 128 -> > 2**23 -> minus 2**24
+    u, v, _ = _lif(big, 0, 2, du=-1, dv=4096, vth=1 << 16)
+    assert u == big + 128 - (1 << 24)
+    # v clips at -(2**23 - 1) ...
+    lo = -((1 << 23) - 1)
+    assert _lif(-(1 << 22), lo, 0, du=-1, dv=0, vth=0)[1] == lo
+    # ... and at 2**23 - 1, which is above every threshold ((2**17 - 1) << 6), so it spikes
+    assert _lif(1 << 22, (1 << 23) - 1, 0, du=-1, dv=0, vth=(1 << 17) - 1) == (1 << 22, 0, True)
+
+
+def test_lif_step_batches_like_a_loop() -> None:
+    rng = np.random.default_rng(0)
+    u = rng.integers(-(1 << 20), 1 << 20, (5, 7))
+    v = rng.integers(-(1 << 20), 1 << 20, (5, 7))
+    a = rng.integers(-3000, 3000, (5, 7))
+    bm = rng.integers(-100, 100, 7)
+    args = {"du": 123, "dv": 456, "vth": 500, "bias_mant": bm, "bias_exp": 3}
+    ub, vb, sb = lif_step(u, v, a, **args)
+    for b in range(5):
+        ui, vi, si = lif_step(u[b], v[b], a[b], **args)
+        assert (ui == ub[b]).all() and (vi == vb[b]).all() and (si == sb[b]).all()
+
+
+# ---------------------------------------------------------------- Dense ----
+
+
+def test_mixed_sign_weights_lose_their_lsb() -> None:
+    w = np.array([[3, -3, 255, -256, 300, -400]])
+    assert quantize_dense_weights(w).tolist() == [[2, -4, 254, -256, 254, -256]]
+
+
+def test_single_sign_weights_keep_8_bits_and_clip() -> None:
+    assert quantize_dense_weights(np.array([[3, 0, 300]])).tolist() == [[3, 0, 255]]
+    assert quantize_dense_weights(np.array([[-3, 0, -300]])).tolist() == [[-3, 0, -255]]
+    # fewer weight bits drop more LSBs (floor on the magnitude for inhibitory)
+    assert quantize_dense_weights(np.array([[7, 13]]), num_weight_bits=6).tolist() == [[4, 12]]
+    assert quantize_dense_weights(np.array([[-7, -13]]), num_weight_bits=6).tolist() == [[-4, -12]]
+    # an explicit sign mode overrides the detected one
+    w = np.array([[5, 3]])
+    assert quantize_dense_weights(w, sign_mode=SignMode.MIXED).tolist() == [[4, 2]]
+
+
+def test_weight_exp_shifts_the_sum_with_floor() -> None:
+    w = prepare_dense_weights(np.array([[-3, 2]]), weight_exp=-1)  # mixed: -3 -> -4
+    assert dense_step(w, np.array([1, 0])).tolist() == [-2]
+    assert dense_step(w, np.array([1, 1])).tolist() == [-1]  # (-4 + 2) >> 1
+    w = prepare_dense_weights(np.array([[1, 1]]), weight_exp=-1)  # excitatory, exact
+    assert dense_step(w, np.array([1, 0])).tolist() == [0]  # the exponent applies to the sum
+    assert dense_step(w, np.array([1, 1])).tolist() == [1]
+    w = prepare_dense_weights(np.array([[5]]), weight_exp=3)
+    assert dense_step(w, np.array([1])).tolist() == [40]
+
+
+def test_dense_accumulate_is_the_spiking_columns_sum() -> None:
+    rng = np.random.default_rng(1)
+    w = rng.integers(-256, 256, (37, 53))
+    prep = prepare_dense_weights(w)
+    s = rng.random(53) < 0.3
+    assert (dense_accumulate(prep, s) == prep.matrix @ s.astype(np.int64)).all()
+    assert (dense_accumulate(prep, np.zeros(53, bool)) == 0).all()
+
+
+@pytest.mark.parametrize("n_out", [5, 3000])  # narrow: padded blocks; wide: per-row lists
+def test_dense_batch_equals_loop(n_out: int) -> None:
+    rng = np.random.default_rng(2)
+    prep = prepare_dense_weights(rng.integers(-256, 256, (n_out, 40)))
+    s = rng.random((9, 40)) < rng.random((9, 1))
+    s[3] = False  # a silent sample
+    batch = dense_accumulate(prep, s)
+    for b in range(9):
+        assert (batch[b] == dense_accumulate(prep, s[b])).all()
+
+
+def test_graded_dense_equals_integer_dot_with_int32_wrap() -> None:
+    rng = np.random.default_rng(3)
+    w = rng.integers(-256, 256, (11, 17))
+    prep = prepare_dense_weights(w)
+    x = rng.integers(-1000, 1000, (4, 17))
+    ref = (x.astype(np.int64) @ prep.matrix.T.astype(np.int64)).astype(np.int32)
+    assert (dense_accumulate_graded(prep, x) == ref).all()
+    huge = np.full(17, (1 << 30) - 7)  # overflows int32: Lava's int32 dot wraps
+    ref = (prep.matrix.astype(np.int64) @ huge).astype(np.int32)
+    assert (dense_accumulate_graded(prep, huge) == ref).all()
+
+
+# ----------------------------------------------------------------- Conv ----
+
+
+@pytest.mark.parametrize(
+    ("stride", "padding", "dilation", "groups"),
+    [(1, 0, 1, 1), (2, 1, 1, 1), ((1, 2), (2, 0), (2, 1), 1), (1, 1, 1, 2), (2, 2, 2, 4)],
+)
+def test_conv_matches_torch_through_the_layout_helpers(
+    stride: int | tuple[int, int],
+    padding: int | tuple[int, int],
+    dilation: int | tuple[int, int],
+    groups: int,
+) -> None:
+    rng = np.random.default_rng(4)
+    c_in, c_out, h, w = 4, 8, 9, 7
+    wt = rng.integers(-100, 100, (c_out, c_in // groups, 3, 2))
+    x = rng.random((3, c_in, h, w)) < 0.4
+    ref = torch.nn.functional.conv2d(
+        torch.tensor(x, dtype=torch.float64),
+        torch.tensor(wt, dtype=torch.float64),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+    ).numpy()
+    cw = prepare_conv_weights(
+        torch_conv_weight_to_lava(wt),
+        (w, h, c_in),
+        stride=torch_conv_params_to_lava(stride),
+        padding=torch_conv_params_to_lava(padding),
+        dilation=torch_conv_params_to_lava(dilation),
+        groups=groups,
+    )
+    out = conv_accumulate(cw, nchw_to_lava(x))
+    assert (out == nchw_to_lava(ref).astype(np.int32)).all()
+    # a single sample is the same as its batch row; graded 0/1 is the same as binary
+    assert (conv_accumulate(cw, nchw_to_lava(x)[1]) == out[1]).all()
+    assert (conv_accumulate(cw, nchw_to_lava(x).astype(np.int32), graded=True) == out).all()
+
+
+def test_conv_graded_and_24_bit_wrap() -> None:
+    rng = np.random.default_rng(5)
+    wt = rng.integers(-(1 << 20), 1 << 20, (2, 3, 3, 3))  # Lava's Conv does not clip weights
+    x = rng.integers(0, 200, (1, 3, 6, 6))
+    exact = torch.nn.functional.conv2d(
+        torch.tensor(x, dtype=torch.float64), torch.tensor(wt, dtype=torch.float64)
+    ).numpy()
+    exact = nchw_to_lava(exact).astype(np.int64)[0]
+    cw = prepare_conv_weights(torch_conv_weight_to_lava(wt), (6, 6, 3))
+    out = conv_accumulate(cw, nchw_to_lava(x)[0], graded=True)
+    wrapped = ((exact + (1 << 23)) % (1 << 24)) - (1 << 23)
+    assert np.abs(exact).max() > 1 << 23  # the case really wraps
+    assert (out == wrapped).all()
+
+
+# ---------------------------------------------------------------- delay ----
+
+
+def test_synapse_delay_returns_last_steps_buffer() -> None:
+    d = SynapseDelay((2,))
+    assert d.push(np.array([1, 2], np.int32)).tolist() == [0, 0]
+    assert d.push(np.array([3, 4], np.int32)).tolist() == [1, 2]
+    assert d.peek().tolist() == [3, 4]
+
+
+def test_chain_depth_shifts_outputs_by_one_step_per_layer() -> None:
+    # each layer fires on any input spike: the first spike at step 0 reaches
+    # layer 1 at step 1 and layer 2 at step 2
+    layers = [
+        (DenseSpec(weights=np.full((3, 3), 100)), LifSpec(du=4095, dv=4096, vth=1)),
+        (DenseSpec(weights=np.full((2, 3), 100)), LifSpec(du=4095, dv=4096, vth=1)),
+    ]
+    x = np.zeros((5, 3), bool)
+    x[0, 0] = True
+    tr = FixedPointChain(layers).run(x)
+    assert tr.spikes[0][:, 0].tolist() == [False, True, False, False, False]
+    assert tr.spikes[1][:, 0].tolist() == [False, False, True, False, False]
+
+
+def test_chain_batch_equals_loop() -> None:
+    rng = np.random.default_rng(6)
+    conv = ConvSpec(weight=rng.integers(-50, 100, (4, 3, 3, 2)), input_shape=(5, 5, 2), padding=(1, 1))
+    layers = [
+        (conv, LifSpec(du=100, dv=200, vth=20)),
+        (DenseSpec(weights=rng.integers(-60, 120, (6, 100))), LifSpec(du=50, dv=10, vth=15, bias_mant=2)),
+    ]
+    x = rng.random((8, 4, 5, 5, 2)) < 0.3
+    chain = FixedPointChain(layers)
+    batch = chain.run(x)
+    for b in range(4):
+        one = chain.run(x[:, b])
+        for k in range(2):
+            assert (one.spikes[k] == batch.spikes[k][:, b]).all()
+            assert (one.v[k] == batch.v[k][:, b]).all()
+            assert (one.u[k] == batch.u[k][:, b]).all()
+
+
+# ------------------------------------------------------- no multiplies ----
+
+_FORBIDDEN_CALLS = {
+    "dot", "matmul", "multiply", "einsum", "tensordot", "inner", "outer", "vdot",
+    "kron", "prod", "convolve", "convolve2d", "correlate", "conv2d",
+}
+
+
+def _functions() -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(inspect.getsource(fp))
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def _multiplies(node: ast.AST) -> list[str]:
+    found = []
+    for n in ast.walk(node):
+        if isinstance(n, (ast.BinOp, ast.AugAssign)) and isinstance(n.op, (ast.Mult, ast.MatMult, ast.Pow)):
+            found.append(f"line {n.lineno}: {ast.unparse(n)}")
+        if isinstance(n, ast.Call):
+            name = n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
+            if name in _FORBIDDEN_CALLS:
+                found.append(f"line {n.lineno}: call to {name}")
+    return found
+
+
+def _called_module_functions(node: ast.AST, module_funcs: set[str]) -> set[str]:
+    return {
+        n.func.id
+        for n in ast.walk(node)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in module_funcs
+    }
+
+
+def test_activation_path_has_no_multiply() -> None:
+    funcs = _functions()
+    assert set(fp.ACTIVATION_PATH) <= set(funcs), "ACTIVATION_PATH names a missing function"
+    for name in fp.ACTIVATION_PATH:
+        assert _multiplies(funcs[name]) == [], f"{name} multiplies"
+
+
+def test_activation_path_is_closed_and_decay_is_isolated() -> None:
+    funcs = _functions()
+    allowed = set(fp.ACTIVATION_PATH) | {"_decay", "decay_multiplier_u", "decay_multiplier_v"}
+    for name in fp.ACTIVATION_PATH:
+        callees = _called_module_functions(funcs[name], set(funcs))
+        assert callees <= allowed, f"{name} calls {callees - allowed} outside the checked path"
+    # the decay parameter helpers do not multiply either
+    for name in ("decay_multiplier_u", "decay_multiplier_v"):
+        assert _multiplies(funcs[name]) == []
+    # the decay: exactly one multiply (state x constant), used only by the LIF update
+    assert len(_multiplies(funcs["_decay"])) == 1
+    users = {n for n, f in funcs.items() if "_decay" in _called_module_functions(f, set(funcs))}
+    assert users == {"_lif_update"}
+
+
+def test_the_no_multiply_check_catches_a_multiply() -> None:
+    bad = ast.parse("def f(w, s):\n    return (w * s).sum() + np.dot(w, s)\n").body[0]
+    assert len(_multiplies(bad)) == 2
