@@ -4,11 +4,11 @@ changing what the model computes."""
 from __future__ import annotations
 
 import torch
+from snn_models import ConvNet, forward_reset, randomize_bn
 
 from snncc.frontends.torch import trace
 from snncc.ir import Layout, run
 from snncc.passes import CANONICALIZE, run_passes
-from snn_models import ConvNet, forward_reset, randomize_bn
 
 
 def _spikes_by_module(graph, values):

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from snn_models import NEURON_VARIANTS, ConvNet, forward_reset, randomize_bn
 from spikingjelly.clock_driven import neuron as cd
 from torch import nn
 
 from snncc.diagnostics import SnnccError
 from snncc.frontends.torch import trace
 from snncc.ir import run
-from snn_models import NEURON_VARIANTS, ConvNet, forward_reset, randomize_bn
 
 
 @pytest.mark.parametrize("neuron,kwargs", NEURON_VARIANTS,

@@ -10,13 +10,21 @@ import numpy as np
 import pydantic
 import pytest
 import torch
+from snn_models import ConvNet, randomize_bn
 
 from snncc.diagnostics import SnnccError
 from snncc.frontends.torch import trace
-from snncc.ir import FORMAT_VERSION, IRVerificationError, graph_text, load_graph, run, save_graph, verify
+from snncc.ir import (
+    FORMAT_VERSION,
+    IRVerificationError,
+    graph_text,
+    load_graph,
+    run,
+    save_graph,
+    verify,
+)
 from snncc.ir.ops.structure import TransposeAttrs
 from snncc.passes import CANONICALIZE, run_passes
-from snn_models import ConvNet, randomize_bn
 
 
 def _graph(canonical: bool):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from snn_models import forward_reset, randomize_bn
 
 from snncc.api import check_spike_only
 from snncc.examples.spikformer import spikformer_cifar_4_384, spikformer_digits
@@ -12,7 +13,6 @@ from snncc.examples.spikingformer import spikingformer_cifar_4_384, spikingforme
 from snncc.frontends.torch import trace
 from snncc.ir import run
 from snncc.passes import CANONICALIZE, run_passes
-from snn_models import forward_reset, randomize_bn
 
 
 def _findings(model):
