@@ -57,6 +57,21 @@ def test_voltage_decay_truncates_toward_zero() -> None:
     assert _lif(0, 7, 0, du=4095, dv=2048, vth=1000)[1] == 3
 
 
+def _lava_decay(x: np.ndarray, mult: int) -> np.ndarray:
+    """Lava's own formula (AbstractPyLifModelFixed.subthr_dynamics)."""
+    p = np.int64(x) * mult if np.ndim(x) == 0 else x.astype(np.int64) * mult
+    return np.int32(np.sign(p) * np.right_shift(np.abs(p), 12))
+
+
+def test_decay_equals_lavas_integer_formula() -> None:
+    rng = np.random.default_rng(7)
+    i32 = np.iinfo(np.int32)
+    edges = [0, 1, -1, 4095, -4095, 4096, -4096, (1 << 23) - 1, -(1 << 23), 1 << 23, i32.max, i32.min + 1]
+    x = np.concatenate([np.array(edges), rng.integers(i32.min + 1, i32.max, 20000)]).astype(np.int32)
+    for mult in [1, 2, 7, 2048, 4095, 4094, 3000, 1234, 4096, 0]:
+        assert (fp._decay(x, mult) == _lava_decay(x, mult)).all(), mult
+
+
 def test_input_is_shifted_by_six_and_threshold_is_strict() -> None:
     # a=1 -> u=64; v=64; vth=1 -> 64 is not > 64
     u, v, s = _lif(0, 0, 1, du=4095, dv=4096, vth=1)
@@ -312,3 +327,26 @@ def test_activation_path_is_closed_and_decay_is_isolated() -> None:
 def test_the_no_multiply_check_catches_a_multiply() -> None:
     bad = ast.parse("def f(w, s):\n    return (w * s).sum() + np.dot(w, s)\n").body[0]
     assert len(_multiplies(bad)) == 2
+
+
+def test_chain_counts_synaptic_events_and_records_chosen_layers() -> None:
+    rng = np.random.default_rng(8)
+    conv = ConvSpec(weight=rng.integers(0, 50, (3, 3, 3, 2)), input_shape=(5, 4, 2), padding=(1, 1))
+    dense = DenseSpec(weights=rng.integers(0, 50, (7, int(np.prod(conv.out_shape)))))
+    layers = [(conv, LifSpec(vth=20)), (dense, LifSpec(vth=20))]
+    x = rng.random((6, 3, 5, 4, 2)) < 0.4
+    full = FixedPointChain(layers).run(x)
+    last = FixedPointChain(layers).run(x, record_state=False, record_layers=[-1])
+    assert last.layers == [1] and len(last.spikes) == 1 and last.v == []
+    assert (last.spikes[0] == full.spikes[1]).all()
+    # oracle for the count: each spiking input times the outputs it is wired to
+    cw = prepare_conv_weights(conv.weight, conv.input_shape, padding=conv.padding)
+    one = np.zeros((5, 4, 2), np.int64)
+    fan = np.zeros((5, 4, 2), np.int64)
+    for i in np.ndindex(5, 4, 2):
+        one[...] = 0
+        one[i] = 1
+        # positions whose receptive field holds input i, times the 3 output channels
+        fan[i] = int(fp._im2col(cw, one[np.newaxis].astype(bool), 0).sum()) * 3
+    expected = int((x * fan).sum()) + int(full.spikes[0].sum()) * 7
+    assert full.synaptic_events == last.synaptic_events == expected

@@ -65,6 +65,10 @@ DENSE_MAX_WEIGHT_BITS = 8  # Dense clips to 8 magnitude bits (+ sign)
 # Elements of the gathered [rows, k, n_out] block processed per numpy call: big
 # enough to amortise call overhead, small enough to stay in cache (measured).
 _GATHER_BLOCK = 1 << 18
+# Accumulator elements per block of the spike-by-spike strategy.
+_COLUMN_BLOCK = 1 << 17
+_COLUMNS_MIN_ROWS = 48  # from this many rows on, go spike by spike (measured crossover)
+_PER_ROW_MIN_OUT = 512  # below that, wide rows are summed one by one
 
 # Functions on the activation path; the no-multiply test walks exactly these.
 ACTIVATION_PATH: tuple[str, ...] = (
@@ -79,6 +83,11 @@ ACTIVATION_PATH: tuple[str, ...] = (
     "conv_step",
     "_im2col",
     "_gather_sum_rows",
+    "_spike_lists",
+    "_padded_index",
+    "_gs_per_row",
+    "_gs_padded",
+    "_gs_columns",
     "_graded_gather_sum",
     "_as_batch",
     "wrap_conv",
@@ -121,17 +130,23 @@ def _decay(x: I32, mult: int) -> I32:
     """``trunc0(x * mult / 4096)`` -- the one multiply, and by a constant.
 
     Loihi's neuron scales its state by a 12-bit decay constant; Lava computes
-    ``sign(p) * (|p| >> 12)`` with ``p = int64(x) * mult``. For negative p we
-    add 4095 before the arithmetic shift, which is the same truncation toward
-    zero. Exempt from the no-multiply rule: it is state times a constant.
+    ``sign(p) * (|p| >> 12)`` with ``p = int64(x) * mult``. Exempt from the
+    no-multiply rule: it is state times a constant, inside the neuron.
+
+    Computed in float64, which is exact here and 3x faster than Lava's int64
+    sequence: ``mult / 4096`` is a dyadic fraction (exact), ``|x * mult| < 2**43``
+    fits the 53-bit significand, so the product is exact and ``trunc`` is
+    exactly Lava's truncation toward zero; the result has ``|r| <= |x|`` and
+    fits int32. ``test_decay_equals_lavas_integer_formula`` checks it against
+    Lava's formula at the edges of int32.
     """
     if mult == DECAY_UNITY:
         return x.copy()
     if mult == 0:
         return np.zeros_like(x)
-    p = x.astype(np.int64) * mult
-    p += (p >> 63) & (DECAY_UNITY - 1)
-    return (p >> DECAY_SHIFT).astype(np.int32)
+    f = np.multiply(x, mult / DECAY_UNITY)
+    np.trunc(f, out=f)
+    return f.astype(np.int32)
 
 
 def lif_effective_bias(bias_mant: ArrayLike, bias_exp: ArrayLike) -> I32:
@@ -154,15 +169,23 @@ def _lif_update(
     u_new = _decay(u, mult_u)
     # Lava's a_in arrives through an int32 channel; the << 6 and the add wrap at 32 bits.
     u_new += np.left_shift(np.asarray(a_in).astype(np.int32, copy=False), ACT_SHIFT)
-    # One conditional wrap into 24 bits, exactly as Lava does it (not a full modulo).
-    u_new = np.where(u_new > UV_MAX, u_new - UV_WRAP, u_new)
-    u_new = np.where(u_new <= -UV_MAX, u_new + UV_WRAP, u_new)
+    # One conditional wrap into 24 bits, exactly as Lava does it (not a full
+    # modulo). Two reductions first: cheaper than two selects, which are rarely needed.
+    if u_new.size and (u_new.max() > UV_MAX or u_new.min() <= -UV_MAX):
+        u_new = np.where(u_new > UV_MAX, u_new - UV_WRAP, u_new)
+        u_new = np.where(u_new <= -UV_MAX, u_new + UV_WRAP, u_new)
     v_new = _decay(v, mult_v)
     v_new += u_new
     v_new += bias
-    np.clip(v_new, -V_LIMIT, V_LIMIT, out=v_new)
+    if v_new.size and (v_new.max() > V_LIMIT or v_new.min() < -V_LIMIT):
+        np.clip(v_new, -V_LIMIT, V_LIMIT, out=v_new)
     s = v_new > vth_eff
-    v_new = np.where(s, np.int32(0), v_new)  # reset v; u is never reset
+    # Reset v to 0 where it spiked (u is never reset). Branch-free: AND with a
+    # mask that is 0 where s and all ones elsewhere; a select or masked store
+    # mispredicts on every random spike and is 10x slower.
+    keep = s.astype(np.int32)
+    keep -= 1
+    v_new &= keep
     return u_new, v_new, s
 
 
@@ -207,36 +230,96 @@ def _as_batch(x: ArrayLike, item_ndim: int) -> tuple[np.ndarray, bool]:
     return a, False
 
 
+def _spike_lists(mask: np.ndarray) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
+    """Set bits of ``mask`` ([R, n_in]) as (input indices, per-row counts, per-row starts)."""
+    r_idx, i_idx = np.nonzero(mask)
+    counts = np.bincount(r_idx, minlength=mask.shape[0])
+    starts = np.cumsum(counts) - counts
+    return i_idx, counts, starts
+
+
+def _padded_index(
+    i_idx: NDArray[np.intp], counts: NDArray[np.intp], starts: NDArray[np.intp], pad: int
+) -> NDArray[np.intp]:
+    """``[R, kmax]`` matrix of each row's spiking inputs, padded with ``pad`` (a zero row)."""
+    n_rows = counts.shape[0]
+    r_idx = np.repeat(np.arange(n_rows), counts)
+    idx = np.full((n_rows, int(counts.max())), pad, dtype=np.intp)
+    idx[r_idx, np.arange(i_idx.size) - starts[r_idx]] = i_idx
+    return idx
+
+
+def _gs_per_row(rows: I32, mask: np.ndarray) -> I32:
+    """One gather-and-sum per row from its exact index list (best for few, wide rows)."""
+    out = np.zeros((mask.shape[0], rows.shape[1]), dtype=np.int32)
+    i_idx, counts, starts = _spike_lists(mask)
+    for r in np.flatnonzero(counts):
+        np.add.reduce(rows.take(i_idx[starts[r] : starts[r] + counts[r]], axis=0), axis=0, out=out[r])
+    return out
+
+
+def _gs_padded(rows: I32, mask: np.ndarray) -> I32:
+    """Blocks of rows at once through a padded index matrix (best for few, narrow rows)."""
+    n_rows, n_out = mask.shape[0], rows.shape[1]
+    out = np.zeros((n_rows, n_out), dtype=np.int32)
+    i_idx, counts, starts = _spike_lists(mask)
+    if i_idx.size == 0:
+        return out
+    idx = _padded_index(i_idx, counts, starts, rows.shape[0] - 1)
+    block = max(1, _GATHER_BLOCK // idx.shape[1] // n_out)
+    for r0 in range(0, n_rows, block):
+        np.add.reduce(rows[idx[r0 : r0 + block]], axis=1, out=out[r0 : r0 + block])
+    return out
+
+
+def _gs_columns(rows: I32, mask: np.ndarray) -> I32:
+    """Many rows: add the j-th spike's weights of every row at once, for j = 0, 1, ...
+
+    Rows are sorted by spike count (descending), so the rows that still have a
+    j-th spike are a prefix and no padding is added; rows are processed in
+    blocks whose accumulator stays in cache.
+    """
+    n_rows, n_out = mask.shape[0], rows.shape[1]
+    out = np.zeros((n_rows, n_out), dtype=np.int32)
+    i_idx, counts, starts = _spike_lists(mask)
+    if i_idx.size == 0:
+        return out
+    idx = _padded_index(i_idx, counts, starts, rows.shape[0] - 1)
+    order = np.argsort(np.negative(counts), kind="stable")
+    sorted_counts = counts[order]
+    by_spike = np.ascontiguousarray(idx[order].T)  # [kmax, R]: j-th spike of each row
+    block = max(1, _COLUMN_BLOCK // n_out)
+    for r0 in range(0, n_rows, block):
+        c = sorted_counts[r0 : r0 + block]
+        k = int(c[0])
+        if k == 0:
+            break
+        active = np.add.reduce(c[np.newaxis, :] > np.arange(k)[:, np.newaxis], axis=1)
+        acc = rows.take(by_spike[0, r0 : r0 + c.size], axis=0)
+        for j in range(1, k):
+            n = int(active[j])
+            acc[:n] += rows.take(by_spike[j, r0 : r0 + n], axis=0)
+        out[order[r0 : r0 + c.size]] = acc
+    return out
+
+
 def _gather_sum_rows(rows: I32, mask: np.ndarray) -> I32:
     """For each row r of ``mask`` ([R, n_in]), the sum of ``rows[i]`` over i where mask[r, i].
 
     ``rows`` is ``[n_in + 1, n_out]`` with a zero last row used as padding.
     Event-driven: the work is proportional to the number of set bits times
-    n_out. Rows with many outputs are summed one at a time from exact index
-    lists; narrow ones in blocks of a padded ``[rows, kmax]`` index matrix
-    (one gather and one add-reduce per block).
+    n_out. Three exact strategies, picked by shape (measured on this machine):
+    per-row lists, padded blocks, or spike-by-spike columns.
     """
     n_rows = mask.shape[0]
-    n_out = rows.shape[1]
-    pad = rows.shape[0] - 1
-    out = np.zeros((n_rows, n_out), dtype=np.int32)
-    r_idx, i_idx = np.nonzero(mask)
-    if i_idx.size == 0:
-        return out
-    counts = np.bincount(r_idx, minlength=n_rows)
-    ends = np.cumsum(counts)
-    starts = ends - counts
-    kmax = int(counts.max())
-    block = _GATHER_BLOCK // kmax // n_out
-    if block <= 1:
-        for r in np.flatnonzero(counts):
-            np.sum(rows[i_idx[starts[r] : ends[r]]], axis=0, dtype=np.int32, out=out[r])
-        return out
-    idx = np.full((n_rows, kmax), pad, dtype=np.intp)
-    idx[r_idx, np.arange(i_idx.size) - starts[r_idx]] = i_idx
-    for r0 in range(0, n_rows, block):
-        np.sum(rows[idx[r0 : r0 + block]], axis=1, dtype=np.int32, out=out[r0 : r0 + block])
-    return out
+    if n_rows == 1:
+        out = np.add.reduce(rows.take(np.flatnonzero(mask[0]), axis=0), axis=0, dtype=np.int32)
+        return out[np.newaxis]
+    if n_rows >= _COLUMNS_MIN_ROWS:
+        return _gs_columns(rows, mask)
+    if rows.shape[1] >= _PER_ROW_MIN_OUT:
+        return _gs_per_row(rows, mask)
+    return _gs_padded(rows, mask)
 
 
 def _graded_gather_sum(rows: I32, values: np.ndarray) -> I32:
@@ -368,8 +451,7 @@ def dense_accumulate(weights: DenseWeights, spikes: ArrayLike) -> I32:
     if s.shape[-1] != weights.n_in:
         raise ValueError(f"expected {weights.n_in} inputs, got shape {s.shape}")
     if added:
-        idx = np.flatnonzero(s[0])
-        return np.sum(weights.rows[idx], axis=0, dtype=np.int32)
+        return np.add.reduce(weights.rows.take(np.flatnonzero(s[0]), axis=0), axis=0, dtype=np.int32)
     return _gather_sum_rows(weights.rows, s)
 
 
@@ -424,6 +506,7 @@ class ConvWeights:
     groups: int
     gather: tuple[NDArray[np.intp], ...]
     cols: tuple[I32, ...]
+    fanout: NDArray[np.int64]  # (W, H, C): synapses each input reaches (for event counts)
 
 
 def conv_output_shape(
@@ -489,6 +572,11 @@ def prepare_conv_weights(
         table = np.zeros((kx * ky * cin_g + 1, cout_g), dtype=np.int32)
         table[:-1] = wg.reshape(cout_g, -1).T
         cols.append(table)
+    wp = wi + 2 * p[0]
+    reach = np.zeros(wp * hp * c_in, dtype=np.int64)
+    for idx in gathers:
+        reach += np.bincount(idx.reshape(-1), minlength=reach.size)
+    fanout = reach.reshape(wp, hp, c_in)[p[0] : p[0] + wi, p[1] : p[1] + hi] * cout_g
     return ConvWeights(
         input_shape=(wi, hi, c_in),
         output_shape=out_shape,
@@ -496,6 +584,7 @@ def prepare_conv_weights(
         groups=groups,
         gather=tuple(gathers),
         cols=tuple(cols),
+        fanout=np.ascontiguousarray(fanout),
     )
 
 
@@ -702,11 +791,15 @@ class _LayerState:
 
 @dataclass
 class ChainTrace:
-    """Per-layer records, each ``[T, (B,) *layer_shape]``."""
+    """Records ``[T, (B,) *layer_shape]`` of the layers in ``layers`` (all by
+    default), in that order, and the synaptic events processed: one per
+    (nonzero input, synapse) pair, summed over layers, steps and samples."""
 
+    layers: list[int] = field(default_factory=list)
     spikes: list[np.ndarray] = field(default_factory=list)
     v: list[np.ndarray] = field(default_factory=list)
     u: list[np.ndarray] = field(default_factory=list)
+    synaptic_events: int = 0
 
 
 class FixedPointChain:
@@ -750,8 +843,18 @@ class FixedPointChain:
     def in_shape(self) -> tuple[int, ...]:
         return self.layers[0][0].in_shape
 
-    def run(self, inputs: ArrayLike, *, record_state: bool = True) -> ChainTrace:
-        """Run ``inputs`` ``[T, *in_shape]`` or ``[T, B, *in_shape]`` for T steps."""
+    def run(
+        self,
+        inputs: ArrayLike,
+        *,
+        record_state: bool = True,
+        record_layers: Sequence[int] | None = None,
+    ) -> ChainTrace:
+        """Run ``inputs`` ``[T, *in_shape]`` or ``[T, B, *in_shape]`` for T steps.
+
+        ``record_layers`` limits what is kept (spikes, and u and v if
+        ``record_state``) to some layers; negative indices count from the end.
+        """
         x = np.asarray(inputs)
         n_item = len(self.in_shape)
         batched = x.ndim == n_item + 2
@@ -760,29 +863,50 @@ class FixedPointChain:
         if tuple(x.shape[2:]) != self.in_shape:
             raise ValueError(f"inputs must be [T, (B,) {self.in_shape}], got {np.shape(inputs)}")
         steps, n_b = x.shape[0], x.shape[1]
+        n_layers = len(self.layers)
+        recorded = (
+            list(range(n_layers))
+            if record_layers is None
+            else sorted({int(k) % n_layers for k in record_layers})
+        )
+        slot = {k: i for i, k in enumerate(recorded)}
         states = [_LayerState.start(syn, lif, n_b) for syn, lif in self.layers]
-        trace = ChainTrace()
-        for syn, _ in self.layers:
-            rec = (steps, n_b, *syn.out_shape)
+        # Synapses reached per input: a constant for Dense, a table for Conv (edges reach fewer).
+        fanouts: list[int | NDArray[np.int64]] = [
+            prep.n_out if isinstance(prep, DenseWeights) else prep.fanout.reshape(-1) for prep in self._syn
+        ]
+        trace = ChainTrace(layers=recorded)
+        for k in recorded:
+            rec = (steps, n_b, *self.layers[k][0].out_shape)
             trace.spikes.append(np.zeros(rec, dtype=bool))
             if record_state:
                 trace.v.append(np.zeros(rec, dtype=np.int32))
                 trace.u.append(np.zeros(rec, dtype=np.int32))
+        events = 0
         for t in range(steps):
             inp: np.ndarray = x[t]
             for k, ((syn, _), prep, st) in enumerate(zip(self.layers, self._syn, states)):
                 graded = syn.num_message_bits > 0
+                flat = inp.reshape(n_b, -1)
+                fan = fanouts[k]
+                if isinstance(fan, int):
+                    events += np.count_nonzero(flat) * fan
+                else:
+                    events += int(fan.take(np.flatnonzero(flat) % flat.shape[1]).sum())
                 if isinstance(prep, DenseWeights):
-                    new = dense_step(prep, inp.reshape(n_b, -1), graded=graded)
+                    new = dense_step(prep, flat, graded=graded)
                 else:
                     new = conv_step(prep, inp, graded=graded)
                 a_in = st.delay.push(new)
                 st.u, st.v, s = _lif_update(st.u, st.v, a_in, st.mult_u, st.mult_v, st.bias, st.vth)
-                trace.spikes[k][t] = s
-                if record_state:
-                    trace.v[k][t] = st.v
-                    trace.u[k][t] = st.u
+                if k in slot:
+                    i = slot[k]
+                    trace.spikes[i][t] = s
+                    if record_state:
+                        trace.v[i][t] = st.v
+                        trace.u[i][t] = st.u
                 inp = s
+        trace.synaptic_events = events
         if not batched:
             trace.spikes = [a[:, 0] for a in trace.spikes]
             trace.v = [a[:, 0] for a in trace.v]
