@@ -5,7 +5,13 @@
     result = snncc.check_spike_only(graph)
 """
 
+import warnings
+
 __version__ = "0.1.0"
+
+# SpikingJelly 0.0.0.0.14 warns at import that torch.jit.script is deprecated; the
+# warning is about SpikingJelly's code, not the user's, and would clutter every run.
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
 from snncc.api import CheckResult, CompileResult, canonicalize, check_spike_only, compile  # noqa: E402
 from snncc.frontends.torch import trace  # noqa: E402

@@ -11,16 +11,20 @@ import functools
 import json
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
-import torch
-from rich.console import Console
+# SpikingJelly warns at import about torch.jit; a user of the CLI can do nothing about it.
+warnings.filterwarnings("ignore", category=FutureWarning)
 
-from snncc.diagnostics import SnnccError
-from snncc.ir.graph import Graph, IRVerificationError
+import click  # noqa: E402
+import torch  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from snncc.diagnostics import SnnccError  # noqa: E402
+from snncc.ir.graph import Graph, IRVerificationError  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False, soft_wrap=False, width=140)
@@ -35,7 +39,7 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except SnnccError as e:
-            err.print(f"[red]snncc: {e.diagnostic.render()}[/red]", markup=True)
+            err.print(f"snncc: {e.diagnostic.render()}", style="red", markup=False)
             sys.exit(2)
         except (IRVerificationError, AssertionError, NotImplementedError, RuntimeError) as e:
             path = Path(".snncc-crash.txt")
@@ -76,17 +80,25 @@ def model_options(fn: F) -> F:
 
 
 def load_graph_from(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
-                    arch: str | None) -> tuple[Graph, torch.Tensor | None]:
+                    arch: str | None,
+                    inputs: torch.Tensor | None = None) -> tuple[Graph, torch.Tensor | None]:
     """One way in: a path (a .snnir graph, or a PyTorch model file) -> an IR graph."""
     from snncc.frontends.torch import trace
     from snncc.ir.serialize import load_graph
     from snncc.loading import load_model
 
     if model.endswith(".snnir"):
-        return load_graph(model), None
+        graph = load_graph(model)
+        if inputs is not None and tuple(inputs.shape) != graph.nodes[graph.inputs[0]].type.shape:
+            raise SnnccError("SNN-CLI004", f"inputs have shape {tuple(inputs.shape)} but {model} "
+                             f"was compiled for {graph.nodes[graph.inputs[0]].type.shape}",
+                             hint="give inputs of the compiled shape, or compile the model file")
+        return graph, None
     loaded = load_model(model, trust=trust, allow=list(allow), arch=arch)
     shape = parse_shape(input_shape)
-    if shape is not None:
+    if inputs is not None:  # trace for the inputs' own shape (their batch size)
+        example = inputs
+    elif shape is not None:
         example = torch.zeros(shape)
     elif loaded.example_input is not None:
         example = loaded.example_input
@@ -139,10 +151,11 @@ def check_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str
     from snncc.api import canonicalize
     from snncc.cli.render import render_sarif, render_text
 
-    graph, _ = load_graph_from(model, input_shape, trust, allow, arch)
+    inputs = load_inputs(inputs_path) if inputs_path else None
+    graph, _ = load_graph_from(model, input_shape, trust, allow, arch, inputs)
     graph = canonicalize(graph, print_ir_after=print_ir_after, printer=err.print)
     report = check_spike_only(graph)
-    observed = observe_ranges(graph, [load_inputs(inputs_path)]) if inputs_path else None
+    observed = observe_ranges(graph, [inputs]) if inputs is not None else None
     if sarif:
         click.echo(json.dumps(render_sarif(report, model), indent=2))
     elif as_json:

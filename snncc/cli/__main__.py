@@ -1,0 +1,5 @@
+"""`python -m snncc.cli` is the `snncc` command."""
+
+from snncc.cli import main
+
+main()
