@@ -46,25 +46,32 @@ def pickle_globals(data: bytes) -> list[str]:
     """The `module.name` globals a pickle references, read from its opcodes
     (GLOBAL, and STACK_GLOBAL with its two preceding string pushes)."""
     found: list[str] = []
-    strings: list[str] = []
-    memo: dict[int, str] = {}
+    recent: list[str | None] = []  # values pushed by the ops just before, strings or not
+    memo: dict[int, str | None] = {}
     for op, arg, _ in pickletools.genops(data):
         name = op.name
         if name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
-            strings.append(str(arg))
-        elif name == "MEMOIZE" and strings:
-            memo[len(memo)] = strings[-1]
-        elif name in ("BINPUT", "LONG_BINPUT", "PUT") and strings:
-            memo[int(arg)] = strings[-1]
-        elif name in ("BINGET", "LONG_BINGET", "GET") and int(arg) in memo:
-            strings.append(memo[int(arg)])
-        elif name == "GLOBAL":
+            recent.append(str(arg))
+            continue
+        if name == "MEMOIZE":
+            memo[len(memo)] = recent[-1] if recent else None
+            continue
+        if name in ("BINPUT", "LONG_BINPUT", "PUT"):
+            memo[int(str(arg))] = recent[-1] if recent else None
+            continue
+        if name in ("BINGET", "LONG_BINGET", "GET"):
+            recent.append(memo.get(int(str(arg))))
+            continue
+        if name == "GLOBAL":
             module, _, attr = str(arg).partition(" ")
             found.append(f"{module}.{attr}")
-        elif name == "STACK_GLOBAL" and len(strings) >= 2:
-            found.append(f"{strings[-2]}.{strings[-1]}")
-        if name == "MEMOIZE" and not strings:
-            memo[len(memo)] = ""
+        elif name == "STACK_GLOBAL":
+            module_name, attr_name = (recent[-2:] + [None, None])[:2] if len(recent) >= 2 \
+                else (None, None)
+            if module_name is None or attr_name is None:
+                raise ValueError("STACK_GLOBAL whose name is not a plain string")
+            found.append(f"{module_name}.{attr_name}")
+        recent.append(None)  # anything else pushed or changed the stack
     return found
 
 
