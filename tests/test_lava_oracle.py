@@ -181,3 +181,13 @@ def test_lava_chain_rejects_a_wrong_input_shape() -> None:
     layers: Layers = [(DenseSpec(weights=np.ones((2, 3))), LifSpec())]
     with pytest.raises(ValueError, match="inputs must be"):
         run_lava_chain(layers, np.zeros((4, 5)))
+
+
+def test_lava_chain_in_chunks_equals_one_run() -> None:
+    rng = np.random.default_rng(70)
+    layers: Layers = [(DenseSpec(weights=rng.integers(-50, 200, (6, 5))), LifSpec(du=100, dv=100, vth=20))]
+    x = rng.random((12, 5)) < 0.5
+    one = run_lava_chain(layers, x)
+    split = run_lava_chain(layers, x, chunks=[3, 9])
+    assert len(split.chunk_s) == 2
+    assert (one.spikes[0] == split.spikes[0]).all() and (one.v[0] == split.v[0]).all()

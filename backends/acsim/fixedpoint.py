@@ -74,6 +74,8 @@ _PER_ROW_MIN_OUT = 512  # below that, wide rows are summed one by one
 ACTIVATION_PATH: tuple[str, ...] = (
     "lif_step",
     "_lif_update",
+    "_max",
+    "_min",
     "lif_effective_bias",
     "apply_weight_exp",
     "dense_accumulate",
@@ -162,6 +164,16 @@ def lif_effective_bias(bias_mant: ArrayLike, bias_exp: ArrayLike) -> I32:
     )
 
 
+def _max(x: np.ndarray) -> int:
+    """Whole-array max, without ``ndarray.max``'s Python-level wrappers (hot path)."""
+    return int(np.maximum.reduce(x, axis=None))
+
+
+def _min(x: np.ndarray) -> int:
+    """Whole-array min, as :func:`_max`."""
+    return int(np.minimum.reduce(x, axis=None))
+
+
 def _lif_update(
     u: I32, v: I32, a_in: I32, mult_u: int, mult_v: int, bias: I32, vth_eff: int
 ) -> tuple[I32, I32, Bools]:
@@ -171,13 +183,13 @@ def _lif_update(
     u_new += np.left_shift(np.asarray(a_in).astype(np.int32, copy=False), ACT_SHIFT)
     # One conditional wrap into 24 bits, exactly as Lava does it (not a full
     # modulo). Two reductions first: cheaper than two selects, which are rarely needed.
-    if u_new.size and (u_new.max() > UV_MAX or u_new.min() <= -UV_MAX):
+    if u_new.size and (_max(u_new) > UV_MAX or _min(u_new) <= -UV_MAX):
         u_new = np.where(u_new > UV_MAX, u_new - UV_WRAP, u_new)
         u_new = np.where(u_new <= -UV_MAX, u_new + UV_WRAP, u_new)
     v_new = _decay(v, mult_v)
     v_new += u_new
     v_new += bias
-    if v_new.size and (v_new.max() > V_LIMIT or v_new.min() < -V_LIMIT):
+    if v_new.size and (_max(v_new) > V_LIMIT or _min(v_new) < -V_LIMIT):
         np.clip(v_new, -V_LIMIT, V_LIMIT, out=v_new)
     s = v_new > vth_eff
     # Reset v to 0 where it spiked (u is never reset). Branch-free: AND with a
