@@ -160,6 +160,20 @@ def test_dense_batch_equals_loop(n_out: int) -> None:
         assert (batch[b] == dense_accumulate(prep, s[b])).all()
 
 
+@pytest.mark.parametrize("strategy", ["_gs_per_row", "_gs_padded", "_gs_columns", "_gather_sum_rows"])
+@pytest.mark.parametrize(("n_rows", "n_in", "n_out"), [(1, 30, 7), (5, 64, 900), (70, 40, 33), (300, 20, 5)])
+def test_every_gather_sum_strategy_is_exact(strategy: str, n_rows: int, n_in: int, n_out: int) -> None:
+    rng = np.random.default_rng(n_rows)
+    rows = np.zeros((n_in + 1, n_out), np.int32)
+    rows[:n_in] = rng.integers(-256, 256, (n_in, n_out))
+    mask = rng.random((n_rows, n_in)) < rng.random((n_rows, 1))  # rates from 0 to 1 per row
+    mask[0] = False
+    ref = mask.astype(np.int64) @ rows[:n_in].astype(np.int64)
+    f = getattr(fp, strategy)
+    assert (f(rows, mask) == ref).all()
+    assert (f(rows, np.zeros_like(mask)) == 0).all()
+
+
 def test_graded_dense_equals_integer_dot_with_int32_wrap() -> None:
     rng = np.random.default_rng(3)
     w = rng.integers(-256, 256, (11, 17))
