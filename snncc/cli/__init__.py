@@ -209,7 +209,10 @@ def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[s
     if ts is not None:
         summary["timesteps"] = {
             "average": ts["average"],
+            "average_effective": ts["average_effective"],
             "per_layer": ts["per_layer"],
+            "per_layer_effective": ts["per_layer_effective"],
+            "pruned": ts["pruned"],
             "acs_before": ts["synaptic_ops_before"],
             "acs_after": ts["synaptic_ops_after"],
             "neuron_updates_before": ts["neuron_updates_before"],
@@ -224,7 +227,8 @@ def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[s
                   f"spike-only: {'yes' if s['ok'] else 'no'} ({s['VIOLATION']} violations, "
                   f"{s['READOUT_MAC']} readout MACs)")
         if ts is not None:
-            out.print(f"time steps: average {ts['average']:.2f} of T={graph.time_steps}; "
+            out.print(f"time steps: average {ts['average']:.2f} of T={graph.time_steps} "
+                      f"(proven active: {ts['average_effective']:.2f}); "
                       f"scheduled ACs {ts['synaptic_ops_before']:,} -> {ts['synaptic_ops_after']:,}, "
                       f"neuron updates {ts['neuron_updates_before']:,} -> "
                       f"{ts['neuron_updates_after']:,}")

@@ -16,7 +16,9 @@ and then schedules each node's steps:
   in without a single synaptic operation;
 - an elementwise op runs only at steps where some input is not Z;
 - a neuron skips a step when its input is Z and it is still at rest (no input
-  ever before: v stays v_reset exactly), or when it provably never fires again.
+  ever before: v stays v_reset exactly), or when nothing it emits from that step
+  on can leave the layer (it never fires again, or its time mask is 0 from
+  there on).
 Outputs are bit-identical to the unpruned graph: the schedule only ever skips
 work whose result is known. The schedule lives in `graph.meta["schedule"]`
 (node -> executed steps), which the interpreter and backends honour.
@@ -117,12 +119,16 @@ def schedule(graph: Graph, st: dict[str, list[str] | None]) -> dict[str, list[in
     """Node -> the steps whose work must run (only nodes that skip some step)."""
     T = graph.time_steps
     out: dict[str, list[int]] = {}
+    users = graph.users_map()
     for n in graph:
         if st.get(n.name) is None:
             continue
         ins = [st[i] for i in n.inputs]
         if n.opdef.is_neuron:
-            s, o = ins[0], st[n.name]
+            # what leaves the layer: through its time mask, if it has one
+            nxt = users[n.name]
+            visible = nxt[0].name if len(nxt) == 1 and nxt[0].op == "time_mask" else n.name
+            s, o = ins[0], st[visible]
             assert s is not None and o is not None
             at_rest = [all(x == Z for x in s[: t + 1]) for t in range(T)]
             silent_after = [all(x == Z for x in o[t:]) for t in range(T)]
@@ -145,21 +151,34 @@ def _per_step_work(graph: Graph, n: Node) -> tuple[int, int]:
 
 def timestep_report(graph: Graph, st: dict[str, list[str] | None],
                     sched: dict[str, list[int]]) -> dict[str, Any]:
-    """Per neuron layer, the steps it can emit spikes at; the model's average
-    time steps (the mean over neuron layers, as Datta et al. define it); the
-    scheduled synaptic ops and neuron updates before and after pruning."""
+    """Per neuron layer: the steps its trained mask keeps (`per_layer`, all steps
+    when unmasked), the steps at which it can really emit a spike
+    (`per_layer_effective`, proven), and the steps whose neuron update was
+    removed (`pruned`). `average` is the paper's average time steps (Datta et
+    al.: the mean over neuron layers of active steps); `average_effective` the
+    same over proven-active steps. Also the scheduled synaptic ops (ACs) and
+    neuron updates before and after pruning."""
     T = graph.time_steps
     users = graph.users_map()
     per_layer: dict[str, list[int]] = {}
+    effective: dict[str, list[int]] = {}
+    pruned: dict[str, list[int]] = {}
     for n in graph:
         if not n.opdef.is_neuron or st.get(n.name) is None:
             continue
+        key = n.origin.module_path or n.name
         out = st[n.name]
         nxt = users[n.name]
+        active = list(range(T))
         if len(nxt) == 1 and nxt[0].op == "time_mask":  # the layer's spikes as they leave it
+            assert isinstance(nxt[0].attrs, TimeMaskAttrs)
+            active = [t for t, m in enumerate(nxt[0].attrs.mask) if m]
             out = st[nxt[0].name]
         assert out is not None
-        per_layer[n.origin.module_path or n.name] = [t for t in range(T) if out[t] != Z]
+        per_layer[key] = active
+        effective[key] = [t for t in range(T) if out[t] != Z]
+        kept = sched.get(n.name, list(range(T)))
+        pruned[key] = [t for t in range(T) if t not in kept]
     syn_before = syn_after = upd_before = upd_after = 0
     kept: list[str] = []
     for n in graph:
@@ -176,11 +195,16 @@ def timestep_report(graph: Graph, st: dict[str, list[str] | None],
                 if src[0][t] == Z and s[t] == A:
                     kept.append(f"{n.origin.module_path or n.name} step {t}: input masked, but "
                                 "its bias (a folded BN shift) can still drive the next neuron")
-    average = float(np.mean([len(v) for v in per_layer.values()])) if per_layer else float(T)
+    def mean_steps(d: dict[str, list[int]]) -> float:
+        return float(np.mean([len(v) for v in d.values()])) if d else float(T)
+
     return {
         "T": T,
-        "average": average,
+        "average": mean_steps(per_layer),
+        "average_effective": mean_steps(effective),
         "per_layer": per_layer,
+        "per_layer_effective": effective,
+        "pruned": pruned,
         "synaptic_ops_before": syn_before,
         "synaptic_ops_after": syn_after,
         "neuron_updates_before": upd_before,
