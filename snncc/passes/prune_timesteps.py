@@ -177,8 +177,8 @@ def timestep_report(graph: Graph, st: dict[str, list[str] | None],
         assert out is not None
         per_layer[key] = active
         effective[key] = [t for t in range(T) if out[t] != Z]
-        kept = sched.get(n.name, list(range(T)))
-        pruned[key] = [t for t in range(T) if t not in kept]
+        executed = sched.get(n.name, list(range(T)))
+        pruned[key] = [t for t in range(T) if t not in executed]
     syn_before = syn_after = upd_before = upd_after = 0
     kept: list[str] = []
     for n in graph:
