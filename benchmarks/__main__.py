@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["benchmarks.bench_frontend", "benchmarks.bench_acsim", "benchmarks.bench_dts"]
+BENCHMARKS = ["benchmarks.bench_frontend", "benchmarks.bench_dts", "benchmarks.bench_acsim",
+              "benchmarks.bench_acsim_model"]
 
 
 def main() -> None:
