@@ -148,6 +148,11 @@ class Graph:
             n.inputs = [new if i == old else i for i in n.inputs]
         self.outputs = [new if o == old else o for o in self.outputs]
 
+    def bypass(self, name: str, replacement: str) -> None:
+        """Make every user of `name` use `replacement` instead, and delete `name`."""
+        self.replace_uses(name, replacement)
+        del self.nodes[name]
+
     def remove_dead(self) -> int:
         """Remove nodes no output depends on; returns how many were removed."""
         g = self.to_networkx()

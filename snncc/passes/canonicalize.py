@@ -59,8 +59,7 @@ def remove_identity(graph: Graph) -> PassResult:
     modified = False
     for n in graph:
         if n.op != "input" and _is_noop(graph, n):
-            graph.replace_uses(n.name, n.inputs[0])
-            del graph.nodes[n.name]
+            graph.bypass(n.name, n.inputs[0])
             modified = True
     return _finish(graph, modified)
 
@@ -100,8 +99,7 @@ def unmerge_time(graph: Graph) -> PassResult:
                     continue
                 new = _rebuild_without_merge(graph, user, flat, src)
                 if new is not None:
-                    graph.replace_uses(user.name, new)
-                    del graph.nodes[user.name]
+                    graph.bypass(user.name, new)
                     changed = True
         if not changed:
             break
@@ -166,8 +164,7 @@ def sink_transpose_into_bn(graph: Graph) -> PassResult:
         attrs = BatchNormAttrs(channel_axis=c2 - k, eps=bn.attrs.eps)
         new_bn = graph.add("batchnorm", [tr.inputs[0]], attrs, bn.params, bn.origin, name=bn.name)
         new_tr = graph.add("transpose", [new_bn.name], tr.attrs, origin=tr.origin)
-        graph.replace_uses(bn.name, new_tr.name)
-        del graph.nodes[bn.name]
+        graph.bypass(bn.name, new_tr.name)
         modified = True
     return _finish(graph, modified)
 
@@ -184,8 +181,7 @@ def cancel_transposes(graph: Graph) -> PassResult:
         assert isinstance(n.attrs, TransposeAttrs) and isinstance(inner.attrs, TransposeAttrs)
         k = len(n.type.shape)
         if {n.attrs.dim0 % k, n.attrs.dim1 % k} == {inner.attrs.dim0 % k, inner.attrs.dim1 % k}:
-            graph.replace_uses(n.name, inner.inputs[0])
-            del graph.nodes[n.name]
+            graph.bypass(n.name, inner.inputs[0])
             modified = True
     return _finish(graph, modified)
 
@@ -214,8 +210,7 @@ def fold_batchnorm(graph: Graph) -> PassResult:
             "bias": (s * (b - p["running_mean"]) + p.get("bias", np.zeros(c))).astype(np.float32),
         }
         graph.rebuild(w_node, params=params)
-        graph.replace_uses(bn.name, w_node.name)
-        del graph.nodes[bn.name]
+        graph.bypass(bn.name, w_node.name)
         modified = True
     return _finish(graph, modified, notes)
 
@@ -232,8 +227,7 @@ def mean_to_sum(graph: Graph) -> PassResult:
         count = math.prod(src.shape[d % k] for d in n.attrs.dims)
         s = graph.add("sum", n.inputs, n.attrs, origin=n.origin, name=n.name)
         sc = graph.add("scale", [s.name], ScalarAttrs(value=1.0 / count), origin=n.origin)
-        graph.replace_uses(n.name, sc.name)
-        del graph.nodes[n.name]
+        graph.bypass(n.name, sc.name)
         modified = True
     return _finish(graph, modified)
 

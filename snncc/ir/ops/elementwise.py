@@ -103,15 +103,19 @@ def _is_int(x: float) -> bool:
     return math.isfinite(x) and float(x).is_integer()
 
 
-@register_op
-class Scale(OpDef):
-    """x * c for a constant scalar c (attention's 0.125, a mean's 1/N)."""
+class _ScalarOp(OpDef):
+    """An activation and a constant scalar c; subclasses give the range rule and the arithmetic."""
 
-    name = "scale"
     attrs_type = ScalarAttrs
-    multiplies = Multiplies.SCALAR
-    scale_commutes = True
     leading_dims_agnostic = True
+
+    @classmethod
+    def range(cls, x: TensorType, c: float) -> tuple[float, float]:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, x: torch.Tensor, c: float) -> torch.Tensor:
+        raise NotImplementedError
 
     @classmethod
     def infer(
@@ -119,60 +123,61 @@ class Scale(OpDef):
     ) -> TensorType:
         assert isinstance(attrs, ScalarAttrs)
         x = ins[0]
-        lo, hi = _mul_range(x.lo, x.hi, attrs.value, attrs.value)
+        lo, hi = cls.range(x, attrs.value)
         return TensorType(shape=x.shape, lo=lo, hi=hi, integer=x.integer and _is_int(attrs.value),
                           layout=x.layout)
 
     @classmethod
     def evaluate(cls, attrs: Attrs, params: dict[str, torch.Tensor], ins: list[torch.Tensor]) -> torch.Tensor:
         assert isinstance(attrs, ScalarAttrs)
-        return ins[0] * attrs.value
+        return cls.apply(ins[0], attrs.value)
 
 
 @register_op
-class Shift(OpDef):
+class Scale(_ScalarOp):
+    """x * c for a constant scalar c (attention's 0.125, a mean's 1/N)."""
+
+    name = "scale"
+    multiplies = Multiplies.SCALAR
+    scale_commutes = True
+
+    @classmethod
+    def range(cls, x: TensorType, c: float) -> tuple[float, float]:
+        return _mul_range(x.lo, x.hi, c, c)
+
+    @classmethod
+    def apply(cls, x: torch.Tensor, c: float) -> torch.Tensor:
+        return x * c
+
+
+@register_op
+class Shift(_ScalarOp):
     """x + c for a constant scalar c."""
 
     name = "shift"
-    attrs_type = ScalarAttrs
-    leading_dims_agnostic = True
 
     @classmethod
-    def infer(
-        cls, attrs: Attrs, ins: list[TensorType], params: dict[str, np.ndarray], ctx: InferContext
-    ) -> TensorType:
-        assert isinstance(attrs, ScalarAttrs)
-        x = ins[0]
-        return TensorType(shape=x.shape, lo=x.lo + attrs.value, hi=x.hi + attrs.value,
-                          integer=x.integer and _is_int(attrs.value), layout=x.layout)
+    def range(cls, x: TensorType, c: float) -> tuple[float, float]:
+        return x.lo + c, x.hi + c
 
     @classmethod
-    def evaluate(cls, attrs: Attrs, params: dict[str, torch.Tensor], ins: list[torch.Tensor]) -> torch.Tensor:
-        assert isinstance(attrs, ScalarAttrs)
-        return ins[0] + attrs.value
+    def apply(cls, x: torch.Tensor, c: float) -> torch.Tensor:
+        return x + c
 
 
 @register_op
-class RSub(OpDef):
+class RSub(_ScalarOp):
     """c - x for a constant scalar c: `1 - s` of a spike is a spike (SEW's IAND)."""
 
     name = "rsub"
-    attrs_type = ScalarAttrs
-    leading_dims_agnostic = True
 
     @classmethod
-    def infer(
-        cls, attrs: Attrs, ins: list[TensorType], params: dict[str, np.ndarray], ctx: InferContext
-    ) -> TensorType:
-        assert isinstance(attrs, ScalarAttrs)
-        x = ins[0]
-        return TensorType(shape=x.shape, lo=attrs.value - x.hi, hi=attrs.value - x.lo,
-                          integer=x.integer and _is_int(attrs.value), layout=x.layout)
+    def range(cls, x: TensorType, c: float) -> tuple[float, float]:
+        return c - x.hi, c - x.lo
 
     @classmethod
-    def evaluate(cls, attrs: Attrs, params: dict[str, torch.Tensor], ins: list[torch.Tensor]) -> torch.Tensor:
-        assert isinstance(attrs, ScalarAttrs)
-        return attrs.value - ins[0]
+    def apply(cls, x: torch.Tensor, c: float) -> torch.Tensor:
+        return c - x
 
 
 @register_op
