@@ -15,6 +15,7 @@ import torch
 
 from snncc.ir.graph import Graph, Node
 from snncc.ir.ops.neurons import NeuronAttrs, run_neuron
+from snncc.ir.types import Layout
 
 
 def _known_output(node: Node, params: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -71,3 +72,25 @@ def run(
                 if users_left[i] == 0 and i not in graph.outputs:
                     values.pop(i, None)
     return [values[o] for o in graph.outputs], (values if record else {})
+
+
+def run_in_batches(
+    graph: Graph, x: torch.Tensor, *, record: bool = False
+) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+    """:func:`run` on a single input with any batch size: the graph bakes the traced
+    batch size into its reshapes, so the batch is cut into pieces of that size."""
+    traced = graph.nodes[graph.inputs[0]].type
+    if tuple(x.shape) == traced.shape:
+        return run(graph, [x], record=record)
+    axis = 1 if traced.layout == Layout.TIME else 0
+    size = traced.shape[axis]
+    if x.shape[axis] % size:
+        raise ValueError(f"batch {x.shape[axis]} is not a multiple of the traced batch {size}")
+    pieces = [run(graph, [p], record=record) for p in torch.split(x, size, dim=axis)]
+
+    def cat(name: str, parts: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(parts, dim=1 if graph.nodes[name].type.layout == Layout.TIME else 0)
+
+    outs = [cat(o, [p[0][i] for p in pieces]) for i, o in enumerate(graph.outputs)]
+    values = {k: cat(k, [p[1][k] for p in pieces]) for k in pieces[0][1]} if record else {}
+    return outs, values
