@@ -13,9 +13,17 @@ __version__ = "0.1.0"
 # warning is about SpikingJelly's code, not the user's, and would clutter every run.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
 
-from snncc.api import CheckResult, CompileResult, canonicalize, check_spike_only, compile  # noqa: E402
+from snncc.api import (  # noqa: E402
+    CheckResult,
+    CompileResult,
+    canonicalize,
+    check_spike_only,
+    compile,
+    estimate,
+    simulate,
+)
 from snncc.frontends.torch import trace  # noqa: E402
 from snncc.ir import Graph  # noqa: E402
 
 __all__ = ["CheckResult", "CompileResult", "Graph", "canonicalize", "check_spike_only", "compile",
-           "trace", "__version__"]
+           "estimate", "simulate", "trace", "__version__"]

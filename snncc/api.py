@@ -10,14 +10,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from snncc.analysis.observe import ObservedRanges, observe_ranges
 from snncc.analysis.spike_only import SpikeOnlyReport
 from snncc.analysis.spike_only import check_spike_only as _check
+from snncc.backends.acsim.artifact import CompiledModel
+from snncc.backends.acsim.costs import CostReport
+from snncc.backends.acsim.costs import estimate as estimate_costs
+from snncc.backends.acsim.simulator import SimResult, run_quantized
+from snncc.diagnostics import SnnccError
 from snncc.frontends.torch import trace
 from snncc.ir.graph import Graph
 from snncc.passes import CANONICALIZE, run_passes
+from snncc.passes.quantize import quantize
+from snncc.targets import Target
 
 
 def canonicalize(
@@ -60,7 +68,7 @@ class CompileResult:
     graph: Graph
     report: SpikeOnlyReport
     pass_log: list[tuple[str, bool, list[str]]] = field(default_factory=list)
-
+    compiled: CompiledModel | None = None  # target "acsim": the quantized, mapped program
 
     @property
     def timesteps(self) -> dict[str, object] | None:
@@ -69,22 +77,56 @@ class CompileResult:
         return report if isinstance(report, dict) else None
 
 
+TARGETS = ("ir", "acsim")
+
+
 def compile(
     model: torch.nn.Module | Graph,
     example_input: torch.Tensor | None = None,
     *,
     target: str = "ir",
+    hardware: str | Target = "loihi2",
+    calibration: torch.Tensor | None = None,
     prune: bool = True,
     print_ir_after: Iterable[str] = (),
     printer: Callable[[str], None] = print,
 ) -> CompileResult:
-    """Trace (if needed), canonicalize, prune masked time steps, and check.
+    """Trace (if needed), canonicalize, prune masked time steps, and check; for
+    ``target="acsim"`` also quantize for ``hardware`` and map to its cores.
 
     Pruning comes before the check so the check and every later pass see the
-    graph that will be deployed."""
-    if target != "ir":
-        raise ValueError(f"target {target!r} is not available yet; use 'ir'")
+    graph that will be deployed. ``calibration`` (sample inputs ``[T, B, ...]``)
+    sets the quantizer's current ranges and measures per-layer spike agreement
+    with the float model; without it the ranges are worst-case bounds."""
+    if target not in TARGETS:
+        raise SnnccError("SNN-CLI005", f"unknown target {target!r}",
+                         hint=f"targets: {', '.join(TARGETS)}")
     passes = CANONICALIZE + (["prune-timesteps"] if prune else [])
     run = run_passes(_as_graph(model, example_input), passes,
                      print_ir_after=print_ir_after, printer=printer)
-    return CompileResult(run.graph, _check(run.graph), run.log)
+    result = CompileResult(run.graph, _check(run.graph), run.log)
+    if target == "acsim":
+        qg = quantize(run.graph, hardware, calibration=calibration)
+        result.compiled = CompiledModel.build(qg)
+    return result
+
+
+def simulate(
+    compiled: CompiledModel | CompileResult,
+    inputs: torch.Tensor | np.ndarray,
+    *,
+    batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> SimResult:
+    """Run inputs ``[T, B, ...]`` through acsim: outputs, predictions, spikes per
+    layer and every event counted (price them with :func:`estimate`)."""
+    if isinstance(compiled, CompileResult):
+        if compiled.compiled is None:
+            raise TypeError("compile with target='acsim' to simulate")
+        compiled = compiled.compiled
+    return run_quantized(compiled.program, inputs, batch_size=batch_size, progress=progress)
+
+
+def estimate(compiled: CompiledModel, result: SimResult) -> CostReport:
+    """Latency and energy of one inference on the compiled target, from a run's counts."""
+    return estimate_costs(result.counts, compiled.layers, compiled.mapping, compiled.target)

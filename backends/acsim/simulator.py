@@ -304,7 +304,7 @@ def _lif_layer(k: _NeuronConsts, a: I32, steps: set[int],
 def _maxpool_or(x: np.ndarray, win: tuple[int, int], stride: tuple[int, int],
                 pads: tuple[tuple[int, int], tuple[int, int]], out_hw: tuple[int, int]) -> np.ndarray:
     """Max-pooling: OR of spikes (max of counts) over each window; padding never wins."""
-    lead = [(0, 0)] * (x.ndim - 2)
+    lead = [(0, 0) for _ in range(x.ndim - 2)]
     xp = np.pad(x, [*lead, pads[0], pads[1]])
     views = np.lib.stride_tricks.sliding_window_view(xp, win, axis=(-2, -1))
     views = views[..., :: stride[0], :: stride[1], :, :][..., : out_hw[0], : out_hw[1], :, :]

@@ -108,25 +108,41 @@ def load_graph_from(model: str, input_shape: str | None, trust: bool, allow: tup
     return trace(loaded.module.eval(), example), example
 
 
-def load_inputs(path: str) -> torch.Tensor:
-    """Sample inputs for --inputs: a .pt tensor (read without running code) or .npy."""
+def load_inputs(path: str, key: str = "inputs") -> torch.Tensor:
+    """A tensor file for --inputs/--labels/--calibration: a .pt tensor, or a dict holding
+    ``key`` (read with weights_only, so no code runs), or a .npy array."""
     import numpy as np
 
     p = Path(path)
     if not p.exists():
-        raise SnnccError("SNN-CLI003", f"no such inputs file: {path}")
+        raise SnnccError("SNN-CLI003", f"no such {key} file: {path}")
     try:
         if p.suffix == ".npy":
-            return torch.from_numpy(np.load(p, allow_pickle=False)).float()
+            return torch.from_numpy(np.load(p, allow_pickle=False))
         data = torch.load(p, weights_only=True, map_location="cpu")
     except Exception as e:  # any unreadable file: report it, never a traceback
-        raise SnnccError("SNN-CLI003", f"cannot read inputs {path}: {str(e).splitlines()[0]}",
+        raise SnnccError("SNN-CLI003", f"cannot read {key} {path}: {str(e).splitlines()[0]}",
                          hint="save a tensor with torch.save(x, path) or numpy.save") from None
-    if isinstance(data, dict) and "inputs" in data:
-        data = data["inputs"]
+    if isinstance(data, dict):
+        if key not in data:
+            raise SnnccError("SNN-CLI003", f"{path} holds a dict without {key!r} "
+                             f"(keys: {', '.join(map(str, data))})",
+                             hint=f"save {{'{key}': tensor}} or the tensor itself")
+        data = data[key]
     if not isinstance(data, torch.Tensor):
         raise SnnccError("SNN-CLI003", f"{path} holds a {type(data).__name__}, not a tensor")
-    return data.float()
+    return data if key == "labels" else data.float()
+
+
+def inputs_carry_labels(path: str) -> bool:
+    """Whether an inputs file is a dict that also holds 'labels'."""
+    if Path(path).suffix == ".npy":
+        return False
+    try:
+        data = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception:  # unreadable files are reported by load_inputs
+        return False
+    return isinstance(data, dict) and "labels" in data
 
 
 @click.group()
@@ -180,24 +196,38 @@ def check_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str
 
 @main.command("compile")
 @model_options
-@click.option("--target", type=click.Choice(["ir"]), default="ir", show_default=True)
+@click.option("--target", type=click.Choice(["ir", "acsim"]), default="ir", show_default=True,
+              help="ir: the canonical checked graph (.snnir); acsim: quantized and mapped (.acsim)")
+@click.option("--hardware", default="loihi2", show_default=True,
+              help="acsim: the chip to quantize for and price (a builtin name or a target YAML)")
+@click.option("--calibration", "calibration_path",
+              help="acsim: sample inputs [T,B,...] (.pt/.npy) that set the quantizer's ranges and "
+                   "measure per-layer spike agreement with the float model")
 @click.option("-o", "--output", help="output file (default: MODEL with the target's suffix)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 @click.option("--no-prune", is_flag=True, help="keep the work of masked time steps")
 @guarded
 def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
-                arch: str | None, print_ir_after: tuple[str, ...], target: str,
-                output: str | None, as_json: bool, no_prune: bool) -> None:
-    """Compile MODEL to the target (ir: a canonical, checked .snnir graph)."""
+                arch: str | None, print_ir_after: tuple[str, ...], target: str, hardware: str,
+                calibration_path: str | None, output: str | None, as_json: bool,
+                no_prune: bool) -> None:
+    """Compile MODEL to the target (ir: a canonical, checked .snnir graph; acsim: a
+    quantized, core-mapped artifact for `snncc run` and `snncc report`)."""
     from snncc.api import compile as compile_model
     from snncc.ir.serialize import save_graph
 
+    calibration = load_inputs(calibration_path) if calibration_path else None
     graph, _ = load_graph_from(model, input_shape, trust, allow, arch)
-    result = compile_model(graph, prune=not no_prune, print_ir_after=print_ir_after,
-                           printer=err.print)
-    dest = Path(output or Path(model).with_suffix(".snnir"))
-    save_graph(result.graph, dest)
-    summary = {
+    result = compile_model(graph, target=target, hardware=hardware, calibration=calibration,
+                           prune=not no_prune, print_ir_after=print_ir_after, printer=err.print)
+    dest = Path(output or Path(model).with_suffix(".snnir" if target == "ir" else ".acsim"))
+    if result.compiled is not None:
+        from snncc.backends.acsim.artifact import save_artifact
+
+        save_artifact(result.compiled, dest)
+    else:
+        save_graph(result.graph, dest)
+    summary: dict[str, Any] = {
         "output": str(dest),
         "target": target,
         "nodes": len(result.graph),
@@ -219,19 +249,74 @@ def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[s
             "neuron_updates_after": ts["neuron_updates_after"],
             "kept": ts["kept"],
         }
+    if result.compiled is not None:
+        summary["quantization"] = result.compiled.qg.report_json()
+        summary["mapping"] = {"cores": len(result.compiled.mapping.cores),
+                              "hardware": result.compiled.target.name}
     if as_json:
         click.echo(json.dumps(summary, indent=2))
+        return
+    s = result.report.summary()
+    out.print(f"wrote {dest}: {len(result.graph)} nodes, {summary['parameters']:,} parameters; "
+              f"spike-only: {'yes' if s['ok'] else 'no'} ({s['VIOLATION']} violations, "
+              f"{s['READOUT_MAC']} readout MACs)")
+    if ts is not None:
+        out.print(f"time steps: average {ts['average']:.2f} of T={graph.time_steps} "
+                  f"(proven active: {ts['average_effective']:.2f}); "
+                  f"scheduled ACs {ts['synaptic_ops_before']:,} -> {ts['synaptic_ops_after']:,}, "
+                  f"neuron updates {ts['neuron_updates_before']:,} -> "
+                  f"{ts['neuron_updates_after']:,}")
+    if result.compiled is not None:
+        from snncc.cli.acsim_render import render_quantization
+
+        render_quantization(result.compiled, out, calibrated=calibration is not None)
+
+
+@main.command("run")
+@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.option("--inputs", "inputs_path", required=True,
+              help="inputs [T,B,...] (.pt tensor or {'inputs','labels'} dict, or .npy)")
+@click.option("--labels", "labels_path", help="labels [B] (.pt/.npy) to report accuracy")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@guarded
+def run_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_size: int,
+            as_json: bool) -> None:
+    """Run a compiled .acsim artifact: predictions, latency and energy per inference."""
+    from snncc.cli.acsim_render import render_run, run_artifact
+
+    compiled, inputs, labels, sim, cost, wall = run_artifact(
+        artifact, inputs_path, labels_path, batch_size, show_progress=not as_json)
+    render_run(compiled, sim, cost, labels, wall, out, as_json=as_json)
+
+
+@main.command("report")
+@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.option("--inputs", "inputs_path", required=True,
+              help="inputs [T,B,...] to measure activity on (.pt/.npy)")
+@click.option("--labels", "labels_path", help="labels [B] (.pt/.npy) to report accuracy")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="print the whole report as JSON")
+@click.option("--html", "html_path", help="also write a self-contained HTML report with plots")
+@guarded
+def report_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_size: int,
+               as_json: bool, html_path: str | None) -> None:
+    """Per-layer and per-core breakdown of time, energy and activity of a compiled model."""
+    from snncc.cli.acsim_render import full_report, render_report, run_artifact
+
+    compiled, inputs, labels, sim, cost, wall = run_artifact(
+        artifact, inputs_path, labels_path, batch_size, show_progress=not as_json)
+    report = full_report(compiled, sim, cost, labels, wall, inputs)
+    if html_path:
+        from snncc.report.html import write_html_report
+
+        write_html_report(report, html_path)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
     else:
-        s = result.report.summary()
-        out.print(f"wrote {dest}: {len(result.graph)} nodes, {summary['parameters']:,} parameters; "
-                  f"spike-only: {'yes' if s['ok'] else 'no'} ({s['VIOLATION']} violations, "
-                  f"{s['READOUT_MAC']} readout MACs)")
-        if ts is not None:
-            out.print(f"time steps: average {ts['average']:.2f} of T={graph.time_steps} "
-                      f"(proven active: {ts['average_effective']:.2f}); "
-                      f"scheduled ACs {ts['synaptic_ops_before']:,} -> {ts['synaptic_ops_after']:,}, "
-                      f"neuron updates {ts['neuron_updates_before']:,} -> "
-                      f"{ts['neuron_updates_after']:,}")
+        render_report(report, out)
+        if html_path:
+            out.print(f"wrote {html_path}")
 
 
 @main.command("inspect")

@@ -1,0 +1,140 @@
+"""The compiled acsim artifact (``.acsim``): everything ``snncc run`` needs, in one file.
+
+A zip holding ``graph.snnir`` (the canonical, pruned float graph, the same
+bytes ``--target ir`` writes), ``artifact.json`` (format and version, the
+hardware target in full -- so a user's own YAML travels with the artifact --,
+the per-domain scales, the quantization report, the core mapping) and
+``integers.npz`` (the integer weights and biases). The integers are derivable
+from the graph and the scales; they are stored anyway and re-derived on load,
+so an artifact written by a different quantizer is refused rather than run
+with silently different numbers. Written atomically, like ``.snnir``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snncc.backends.acsim.counts import HardwareLayer
+from snncc.backends.acsim.simulator import Program, hardware_layers
+from snncc.diagnostics import Location, SnnccError
+from snncc.ir.serialize import atomic_write, load_graph, save_graph
+from snncc.passes.map_cores import Mapping, map_to_cores
+from snncc.passes.quantize import QuantizedGraph, quantize
+from snncc.targets import Target
+
+MAGIC = "snncc-acsim"
+ARTIFACT_VERSION = 1
+
+
+@dataclass
+class CompiledModel:
+    """A quantized graph with its kernels prepared, its hardware layers and their cores."""
+
+    program: Program
+    layers: list[HardwareLayer]
+    mapping: Mapping
+
+    @property
+    def qg(self) -> QuantizedGraph:
+        return self.program.qg
+
+    @property
+    def target(self) -> Target:
+        return self.program.qg.target
+
+    @classmethod
+    def build(cls, qg: QuantizedGraph) -> CompiledModel:
+        """Prepare kernels and map to cores (raises if the model does not fit the target)."""
+        program = Program(qg)
+        layers = hardware_layers(program)
+        return cls(program, layers, map_to_cores(layers, qg.target))
+
+
+def _integers(qg: QuantizedGraph) -> dict[str, np.ndarray]:
+    out = {f"{k}/mantissa": w.mantissa for k, w in qg.weights.items()}
+    out |= {f"{k}/bias_mant": n.bias_mant for k, n in qg.neurons.items()}
+    return out
+
+
+def save_artifact(compiled: CompiledModel, path: str | Path) -> None:
+    qg = compiled.qg
+    meta: dict[str, Any] = {
+        "format": MAGIC,
+        "version": ARTIFACT_VERSION,
+        "target": qg.target.model_dump(mode="json"),
+        "scales": {str(k): v for k, v in qg.scales.items()},
+        "quantization": qg.report_json(),
+        "mapping": compiled.mapping.to_json(),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        graph_file = Path(tmp) / "graph.snnir"
+        save_graph(qg.graph, graph_file)
+        graph_bytes = graph_file.read_bytes()
+    ints = io.BytesIO()
+    np.savez(ints, **_integers(qg))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("artifact.json", json.dumps(meta, indent=1))
+        z.writestr("graph.snnir", graph_bytes)
+        z.writestr("integers.npz", ints.getvalue())
+    atomic_write(path, buf.getvalue())
+
+
+def _bad(path: Path, why: str, code: str = "SNN-ART001") -> SnnccError:
+    return SnnccError(code, f"{path} is not a usable acsim artifact: {why}",
+                      location=Location(file=str(path)),
+                      hint="re-create it with `snncc compile MODEL --target acsim -o OUT`")
+
+
+def load_artifact(path: str | Path) -> CompiledModel:
+    """Read an ``.acsim`` file, re-derive its integers and check them against the stored ones."""
+    path = Path(path)
+    if not path.exists():
+        raise SnnccError("SNN-ART001", f"no such artifact: {path}", location=Location(file=str(path)),
+                         hint="compile one with `snncc compile MODEL --target acsim -o OUT`")
+    try:
+        with zipfile.ZipFile(path) as z:
+            meta = json.loads(z.read("artifact.json"))
+            graph_bytes = z.read("graph.snnir")
+            with np.load(io.BytesIO(z.read("integers.npz")), allow_pickle=False) as npz:
+                stored = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
+        raise _bad(path, f"unreadable ({e})") from None
+    if not isinstance(meta, dict) or meta.get("format") != MAGIC:
+        raise _bad(path, "it is not an acsim artifact")
+    version = meta.get("version")
+    if version != ARTIFACT_VERSION:
+        raise _bad(path, f"it has artifact version {version}; this snncc reads version "
+                         f"{ARTIFACT_VERSION}", code="SNN-ART002")
+    with tempfile.TemporaryDirectory() as tmp:
+        graph_file = Path(tmp) / "graph.snnir"
+        graph_file.write_bytes(graph_bytes)
+        graph = load_graph(graph_file)
+    target = Target.model_validate(meta["target"])
+    scales = {int(k): float(v) for k, v in meta["scales"].items()}
+    qg = quantize(graph, target, scales=scales)
+    derived = _integers(qg)
+    if derived.keys() != stored.keys() or any(
+            not np.array_equal(derived[k], stored[k]) for k in derived):
+        raise _bad(path, "its integer weights differ from what this snncc derives from its "
+                         "graph and scales (written by another version?)", code="SNN-ART003")
+    qg.layers = [_layer_from_json(r) for r in meta["quantization"]["layers"]]
+    compiled = CompiledModel.build(qg)
+    stored_map = Mapping.from_json(meta["mapping"])
+    if stored_map != compiled.mapping:
+        raise _bad(path, "its core mapping differs from what this snncc derives", code="SNN-ART003")
+    return compiled
+
+
+def _layer_from_json(r: dict[str, Any]) -> Any:
+    from snncc.passes.quantize import LayerReport
+
+    return LayerReport(**r)

@@ -1,0 +1,185 @@
+"""acsim's whole-graph simulator against its oracles: real Lava on the digits model's
+layers, the float PyTorch model's accuracy, hand-counted events, and no multiply
+on its datapath."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from functools import lru_cache
+
+import numpy as np
+import pytest
+import torch
+from spikingjelly.clock_driven import functional
+from spikingjelly.clock_driven.neuron import MultiStepLIFNode
+from test_acsim_fixedpoint import _called_module_functions, _multiplies
+
+import snncc
+from snncc.backends.acsim import simulator as sim_module
+from snncc.backends.acsim.fixedpoint import (
+    ConvSpec,
+    DenseSpec,
+    LifSpec,
+    nchw_to_lava,
+    torch_conv_weight_to_lava,
+)
+from snncc.backends.acsim.simulator import run_quantized
+from snncc.backends.lava.chain import run_lava_chain
+from snncc.diagnostics import SnnccError
+from snncc.examples.digits import encode, load_digits_split
+from snncc.ir.ops.neurons import run_neuron
+from snncc.loading import load_model
+from snncc.passes.quantize import QuantizedGraph, quantize
+
+CKPT = "examples/checkpoints/spikingformer_digits.pt"
+
+
+@lru_cache(maxsize=1)
+def _digits() -> tuple[torch.nn.Module, QuantizedGraph, torch.Tensor, np.ndarray]:
+    model = load_model(CKPT).module.eval()
+    xtr, _, xte, yte = load_digits_split()
+    graph = snncc.compile(model, torch.zeros(4, 1, 1, 8, 8)).graph
+    qg = quantize(graph, "loihi2", calibration=encode(xtr[:64]))
+    return model, qg, encode(xte), yte.numpy()
+
+
+def test_digits_accuracy_within_one_point_of_the_float_model() -> None:
+    model, qg, x, y = _digits()
+    res = run_quantized(qg, x)
+    with torch.no_grad():
+        functional.reset_net(model)
+        float_pred = model(x).argmax(-1).numpy()
+    acc_float = float((float_pred == y).mean())
+    acc_acsim = float((res.predictions == y).mean())
+    assert acc_float > 0.9
+    assert abs(acc_acsim - acc_float) <= 0.01, (acc_acsim, acc_float)
+    assert res.wraps == 0
+    # the quantizer measured per-layer spike agreement on its calibration inputs
+    agreements = [r.spike_agreement for r in qg.layers if r.vth is not None]
+    assert agreements and all(a is not None and a > 0.9 for a in agreements)
+
+
+def test_attention_lif_is_bit_exact_to_spikingjelly() -> None:
+    """The attention LIF reads exact spike counts at a power-of-two scale (quantize's
+    docstring): on the same input counts it must fire exactly as SpikingJelly's LIF."""
+    _, qg, x, _ = _digits()
+    [name] = [n for n in qg.neurons if "attn_attn_lif" in n]
+    assert qg.neurons[name].threshold_exact
+    run, _ = sim_module.run_batch(sim_module.Program(qg), x[:, :60].numpy())
+    node = qg.graph.nodes[name]
+    counts = torch.from_numpy(np.asarray(run.values[node.inputs[0]])).float()
+    ref = run_neuron(counts, node.attrs, node.opdef.charge, None)[0]  # type: ignore[attr-defined]
+    assert ref.sum() > 0
+    assert np.array_equal(run.spikes[name], ref.numpy() != 0)
+
+
+def _lif_spec(qg: QuantizedGraph, name: str, bias: np.ndarray) -> LifSpec:
+    """The quantized neuron as a Lava LIF that starts one (delay) step early.
+
+    Lava's LIF adds its bias on the step before the first synaptic input arrives;
+    acsim's time-aligned layers do not have that step. Starting v at
+    ``-bias * 4096 / (4096 - dv)`` (exact for dv = 2048) leaves v = 0 and no
+    spike after it, so from then on Lava must match acsim step for step."""
+    nq = qg.neurons[name]
+    eff = np.left_shift(bias.astype(np.int64), nq.bias_exp)
+    assert nq.dv == 2048
+    return LifSpec(du=nq.du, dv=nq.dv, vth=nq.vth, bias_mant=bias, bias_exp=nq.bias_exp,
+                   v0=-2 * eff)
+
+
+def test_digits_conv_layer_matches_lava() -> None:
+    """patch_embed.proj1_conv + proj2_lif of the quantized model, fed acsim's own
+    proj1_lif spikes, in real Lava: identical spikes, one step later (Lava's delay)."""
+    _, qg, x, _ = _digits()
+    res = run_quantized(qg, x[:, :1])
+    conv, lif, pre = "patch_embed_proj1_conv_1", "patch_embed_proj2_lif", "patch_embed_proj1_lif"
+    wq = qg.weights[conv]
+    assert wq.weight_exp >= 0  # Lava's Conv ignores weight_exp: fold it into the weights
+    weight = torch_conv_weight_to_lava(np.left_shift(wq.mantissa.astype(np.int64), wq.weight_exp))
+    spikes_in = nchw_to_lava(res.spikes[pre][:, 0])  # [T, W, H, C]
+    spec = ConvSpec(weight=weight, input_shape=spikes_in.shape[1:], padding=(1, 1))
+    bias = nchw_to_lava(qg.neurons[lif].bias_mant)
+    lava = run_lava_chain([(spec, _lif_spec(qg, lif, bias))], spikes_in,
+                          num_steps=qg.graph.time_steps + 1, record_state=False)
+    ours = nchw_to_lava(res.spikes[lif][:, 0])
+    assert ours.any()
+    assert np.array_equal(lava.spikes[0][1:], ours)
+
+
+def test_digits_pointwise_layer_matches_lava_dense() -> None:
+    """block.0.mlp.mlp1_conv (a Dense per token) + mlp2_lif in Lava's Dense and LIF."""
+    _, qg, x, _ = _digits()
+    res = run_quantized(qg, x[:, :1])
+    conv, lif, pre = "block_0_mlp_mlp1_conv_1", "block_0_mlp_mlp2_lif", "block_0_mlp_mlp1_lif"
+    wq = qg.weights[conv]
+    w = wq.mantissa[:, :, 0]  # [C_out, C_in]
+    spikes = res.spikes[pre][:, 0]  # [T, C_in, N]
+    n_tok = spikes.shape[-1]
+    big = np.kron(w, np.eye(n_tok, dtype=np.int64))  # [(o, n), (c, n)]: one Dense per token
+    spec = DenseSpec(weights=big, weight_exp=wq.weight_exp)
+    bias = np.broadcast_to(qg.neurons[lif].bias_mant, (w.shape[0], n_tok)).reshape(-1)
+    lif_spec = _lif_spec(qg, lif, bias)
+    lava = run_lava_chain([(spec, lif_spec)], spikes.reshape(spikes.shape[0], -1),
+                          num_steps=qg.graph.time_steps + 1, record_state=False)
+    ours = res.spikes[lif][:, 0].reshape(spikes.shape[0], -1)
+    assert ours.any()
+    assert np.array_equal(lava.spikes[0][1:], ours)
+
+
+class _DenseLif(torch.nn.Module):
+    def __init__(self, n_in: int, n_out: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(n_in, n_out, bias=False)
+        self.lif = MultiStepLIFNode(tau=2.0, detach_reset=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lif(self.fc(x))
+
+
+def test_counts_equal_a_hand_calculation() -> None:
+    """N_in inputs with exactly k spikes per step into N_out neurons: k * N_out synaptic
+    ops per step and sample, counted once per op and once at the receiving layer."""
+    torch.manual_seed(0)
+    n_in, n_out, k, T, B = 40, 25, 7, 5, 3
+    model = _DenseLif(n_in, n_out).eval()
+    graph = snncc.trace(model, torch.zeros(T, 1, n_in), input_spikes=True)
+    qg = quantize(snncc.compile(graph).graph, "loihi2")
+    x = np.zeros((T, B, n_in), dtype=np.float32)
+    rng = np.random.default_rng(1)
+    for t in range(T):
+        for b in range(B):
+            x[t, b, rng.choice(n_in, k, replace=False)] = 1
+    res = run_quantized(qg, x, batch_size=2)  # two batches: totals must add up
+    [layer] = res.counts.layers.values()
+    assert layer.sops.shape == (T, n_out)
+    assert layer.sops.sum(axis=1).tolist() == [k * n_out * B] * T
+    assert layer.spikes.sum() == res.spikes[layer.layer.name].sum()
+    [op] = res.counts.ops.values()
+    assert op.where == "chip" and op.sops.tolist() == [k * n_out * B] * T
+    assert res.counts.batch == B and layer.layer.fan_in == n_in
+    assert layer.layer.synapses == n_in * n_out and layer.layer.synapse_kind == "dense"
+
+
+def test_wrong_input_shape_is_a_clear_error() -> None:
+    _, qg, x, _ = _digits()
+    with pytest.raises(SnnccError, match="compiled for") as e:
+        run_quantized(qg, x[:, :2, :, :4])
+    assert e.value.diagnostic.code == "SNN-SIM002"
+
+
+# ------------------------------------------------------- no multiply ----
+
+
+def _functions() -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(inspect.getsource(sim_module))
+    return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+
+
+def test_simulator_datapath_has_no_multiply() -> None:
+    funcs = _functions()
+    assert set(sim_module.ACTIVATION_PATH) <= set(funcs)
+    for name in sim_module.ACTIVATION_PATH:
+        assert _multiplies(funcs[name]) == [], f"{name} multiplies"
+        callees = _called_module_functions(funcs[name], set(funcs))
+        assert callees <= set(sim_module.ACTIVATION_PATH), f"{name} calls {callees}"
