@@ -342,7 +342,7 @@ def _add_sub(a: np.ndarray, b: np.ndarray, sub: bool) -> np.ndarray:
 
 
 def _time_mask(x: np.ndarray, mask: tuple[int, ...]) -> np.ndarray:
-    keep = np.asarray(mask, dtype=bool).reshape(-1, *([1] * (x.ndim - 1)))
+    keep = np.asarray(mask, dtype=bool).reshape(-1, *(1 for _ in range(x.ndim - 1)))
     return np.where(keep, x, np.zeros((), dtype=x.dtype))
 
 

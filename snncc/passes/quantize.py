@@ -654,8 +654,8 @@ def quantize_neuron(graph: Graph, n: Node, d: Domain, fmt: NumberFormats,
         vth = int(round(K / 64.0))
         exact = False
         if vth * 64.0 == K:
-            notes.append("fires on v > vth<<6 where SpikingJelly fires on H >= theta: "
-                         "differs only when v equals the threshold exactly (1 LSB)")
+            notes.append("Lava fires on v > vth, SpikingJelly on H >= theta: "
+                         "they differ only at equality (1 LSB)")
         else:
             notes.append(f"threshold rounded: {K / 64.0:.3f} -> {vth}")
     vth_max = (1 << fmt.threshold_bits) - 1

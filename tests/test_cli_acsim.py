@@ -1,0 +1,123 @@
+"""`snncc compile --target acsim`, `snncc run` and `snncc report` as a user meets them:
+the figures agree with each other and with the float model, bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from test_cli import CKPT, SHAPE, snncc
+
+from snncc.examples.digits import encode, load_digits_split
+
+MODEL = str(CKPT / "spikingformer_digits.pt")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("acsim")
+    xtr, _, xte, yte = load_digits_split()
+    torch.save(encode(xtr[:32]), d / "cal.pt")
+    torch.save({"inputs": encode(xte[:120]), "labels": yte[:120]}, d / "test.pt")
+    out = d / "sf.acsim"
+    r = snncc("compile", MODEL, *SHAPE, "--target", "acsim", "--calibration", str(d / "cal.pt"),
+              "-o", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["mapping"]["hardware"] == "loihi2" and summary["mapping"]["cores"] >= 10
+    agreements = [x["spike_agreement"] for x in summary["quantization"]["layers"]
+                  if x["vth"] is not None]
+    assert agreements and min(agreements) > 0.9
+    return {"dir": d, "artifact": out, "test": d / "test.pt"}
+
+
+def test_run_and_report_agree(compiled: dict[str, Path]) -> None:
+    run = snncc("run", str(compiled["artifact"]), "--inputs", str(compiled["test"]), "--json")
+    assert run.returncode == 0, run.stderr
+    r = json.loads(run.stdout)
+    html = compiled["dir"] / "report.html"
+    rep = snncc("report", str(compiled["artifact"]), "--inputs", str(compiled["test"]), "--json",
+                "--html", str(html))
+    assert rep.returncode == 0, rep.stderr
+    report = json.loads(rep.stdout)
+    assert r["samples"] == report["samples"] == 120 and len(r["predictions"]) == 120
+    assert r["predictions"] == report["predictions"]
+    assert abs(report["accuracy"] - report["float_model"]["accuracy"]) <= 0.025
+    cost = report["cost"]
+    # the headline figures are the breakdown's sums
+    assert r["energy_uj_per_inference"] == pytest.approx(cost["totals"]["energy_pj"] / 1e6)
+    assert cost["totals"]["latency_ns"] == pytest.approx(sum(s["latency_ns"] for s in cost["per_step"]))
+    layer_energy = sum(x["energy_pj"] for x in cost["per_layer"])
+    assert layer_energy + cost["totals"]["barrier_energy_pj"] == pytest.approx(cost["totals"]["energy_pj"])
+    assert html.read_text().lstrip().lower().startswith("<!doctype html")
+
+
+def test_text_output_names_the_figures(compiled: dict[str, Path]) -> None:
+    r = snncc("run", str(compiled["artifact"]), "--inputs", str(compiled["test"]))
+    assert r.returncode == 0, r.stderr
+    assert "accuracy:" in r.stdout and "latency" in r.stdout and "uJ" in r.stdout
+
+
+def test_wrong_input_shape_exits_2(compiled: dict[str, Path]) -> None:
+    bad = compiled["dir"] / "bad.pt"
+    torch.save(torch.zeros(4, 3, 1, 6, 6), bad)
+    r = snncc("run", str(compiled["artifact"]), "--inputs", str(bad))
+    assert r.returncode == 2
+    assert "SNN-SIM002" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_artifact_from_another_version_exits_2(compiled: dict[str, Path]) -> None:
+    src, dst = compiled["artifact"], compiled["dir"] / "future.acsim"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            if item == "artifact.json":
+                meta = json.loads(data)
+                meta["version"] = 99
+                data = json.dumps(meta).encode()
+            zout.writestr(item, data)
+    r = snncc("run", str(dst), "--inputs", str(compiled["test"]))
+    assert r.returncode == 2 and "SNN-ART002" in r.stderr and "version 99" in r.stderr
+
+
+def test_tampered_integers_are_refused(compiled: dict[str, Path]) -> None:
+    import io
+
+    import numpy as np
+
+    src, dst = compiled["artifact"], compiled["dir"] / "tampered.acsim"
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
+        for item in zin.namelist():
+            data = zin.read(item)
+            if item == "integers.npz":
+                arrays = dict(np.load(io.BytesIO(data)))
+                key = next(k for k in arrays if k.endswith("/mantissa"))
+                arrays[key] = arrays[key] + 2
+                buf = io.BytesIO()
+                np.savez(buf, **arrays)
+                data = buf.getvalue()
+            zout.writestr(item, data)
+    r = snncc("run", str(dst), "--inputs", str(compiled["test"]))
+    assert r.returncode == 2 and "SNN-ART003" in r.stderr
+
+
+def test_not_an_artifact_exits_2(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.acsim"
+    junk.write_bytes(b"not a zip")
+    r = snncc("run", str(junk), "--inputs", str(junk))
+    assert r.returncode == 2 and "SNN-ART001" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_model_that_does_not_fit_the_target_exits_2(tmp_path: Path) -> None:
+    text = Path("snncc/targets/loihi2.yaml").read_text()
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(text.replace("name: loihi2", "name: tiny")
+                    .replace("fan_in_per_core: 4096", "fan_in_per_core: 100"))
+    out = tmp_path / "x.acsim"
+    r = snncc("compile", MODEL, *SHAPE, "--target", "acsim", "--hardware", str(tiny), "-o", str(out))
+    assert r.returncode == 2, r.stderr
+    assert "SNN-MAP001" in r.stderr and "fan-in" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
