@@ -183,3 +183,25 @@ def test_simulator_datapath_has_no_multiply() -> None:
         assert _multiplies(funcs[name]) == [], f"{name} multiplies"
         callees = _called_module_functions(funcs[name], set(funcs))
         assert callees <= set(sim_module.ACTIVATION_PATH), f"{name} calls {callees}"
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 0, 1, 2), (1, 2, 2, 1)])
+def test_conv_event_counts_equal_a_ones_kernel_convolution(stride: int, padding: int,
+                                                          dilation: int, groups: int) -> None:
+    """Events an output receives = active inputs in its receptive field: the oracle is
+    PyTorch's convolution of the activity map with an all-ones kernel."""
+    conv = torch.nn.Conv2d(4, 6, 3, stride=stride, padding=padding, dilation=dilation,
+                           groups=groups, bias=False)
+    model = torch.nn.Sequential(conv, MultiStepLIFNode(tau=2.0))
+    graph = snncc.compile(snncc.trace(model, torch.zeros(2, 1, 4, 9, 7), input_spikes=True)).graph
+    qg = quantize(graph, "loihi2")
+    program = sim_module.Program(qg)
+    [name] = list(program.weights)
+    x = (np.random.default_rng(3).random((2, 5, 4, 9, 7)) < 0.3)
+    node = qg.graph.nodes[name]
+    got = sim_module._rf_counts(program.weights[name], x, (2, 5), sim_module.item_shape(node))
+    ones = torch.ones(6, 4 // groups, 3, 3, dtype=torch.float64)
+    want = torch.nn.functional.conv2d(torch.from_numpy(x.reshape(10, 4, 9, 7)).double(), ones,
+                                      stride=stride, padding=padding, dilation=dilation,
+                                      groups=groups)
+    assert np.array_equal(got.reshape(want.shape), want.numpy().astype(np.int64))

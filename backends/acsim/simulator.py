@@ -123,8 +123,8 @@ SYNAPSE_KINDS = ("dense", "conv", "sparse")
 
 @dataclass
 class _ChipWeights:
-    """A chip weight op, prepared once: Lava-layout kernels, plus an all-ones kernel
-    per group that counts the active inputs in each output's receptive field."""
+    """A chip weight op, prepared once: Lava-layout kernels, plus (conv) the padding and
+    the input window of every kernel tap, which count each output's active inputs."""
 
     kind: str  # "dense" (linear, kernel-1 conv1d) or "conv"
     layout: str  # "linear" | "pointwise" | "conv2d" | "conv1d"
@@ -134,7 +134,8 @@ class _ChipWeights:
     groups: int = 1
     dense: DenseWeights | None = None
     conv: ConvWeights | None = None
-    ones: ConvWeights | None = None
+    rf_pad: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
+    rf_taps: tuple[tuple[slice, slice], ...] = ()
 
 
 @dataclass
@@ -175,10 +176,13 @@ def _prepare_weights(node: Node, src: Node, mant: np.ndarray, e: int, graded: bo
                 "dilation": torch_conv_params_to_lava(dilation), "groups": attrs.groups}
     lava_w = torch_conv_weight_to_lava(mant)
     conv = prepare_conv_weights(lava_w, (w, h, c), **geometry)
-    ones = prepare_conv_weights(np.ones((attrs.groups, *lava_w.shape[1:]), dtype=np.int32),
-                                (w, h, c), **geometry)
+    rows, cols = node.type.shape[-2:] if node.op == "conv2d" else (1, node.type.shape[-1])
+    taps = tuple(
+        (slice(a * dilation[0], a * dilation[0] + (rows - 1) * stride[0] + 1, stride[0]),
+         slice(b * dilation[1], b * dilation[1] + (cols - 1) * stride[1] + 1, stride[1]))
+        for a in range(mant.shape[2]) for b in range(mant.shape[3]))
     return _ChipWeights("conv", node.op, e, graded, mant.shape[0], attrs.groups, conv=conv,
-                        ones=ones)
+                        rf_pad=((padding[0], padding[0]), (padding[1], padding[1])), rf_taps=taps)
 
 
 class Program:
@@ -267,11 +271,15 @@ def _rf_counts(cw: _ChipWeights, x: np.ndarray, lead: tuple[int, ...],
     if cw.layout == "pointwise":
         n = np.count_nonzero(active, axis=-2).astype(np.int32)  # per token
         return np.ascontiguousarray(np.broadcast_to(n[..., np.newaxis, :], (*lead, *out_item)))
-    assert cw.ones is not None
-    flat = active.reshape(-1, x.shape[len(lead)], *([1] if cw.layout == "conv1d" else []),
-                          *x.shape[len(lead) + 1:])
-    per_group = _conv_nchw(cw.ones, flat, False)  # [N, groups, Ho, Wo]
-    full = np.repeat(per_group, cw.c_out // cw.groups, axis=1)
+    flat = active.reshape(-1, cw.groups, x.shape[len(lead)] // cw.groups,
+                          *([1] if cw.layout == "conv1d" else []), *x.shape[len(lead) + 1:])
+    per_group = np.pad(np.count_nonzero(flat, axis=2).astype(np.int32),
+                       ((0, 0), (0, 0), *cw.rf_pad))  # [N, groups, H, W]: active inputs
+    window = np.zeros((*per_group.shape[:2], *out_item[-2:]) if cw.layout == "conv2d"
+                      else (*per_group.shape[:2], 1, out_item[-1]), dtype=np.int32)
+    for rows, cols in cw.rf_taps:  # a box sum over the kernel taps
+        window += per_group[:, :, rows, cols]
+    full = np.repeat(window, cw.c_out // cw.groups, axis=1)
     return full.reshape(*lead, *out_item)
 
 
