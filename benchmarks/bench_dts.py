@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 
 import torch
-from snncc.loading import load_model
 
 from snncc.api import compile as compile_model
 from snncc.examples.digits import encode, load_digits_split
 from snncc.frontends.torch import trace
 from snncc.ir import run
+from snncc.loading import load_model
 
 CKPT = Path(__file__).resolve().parents[1] / "examples" / "checkpoints" / "spikingformer_digits_dts.pt"
 

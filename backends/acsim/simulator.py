@@ -166,16 +166,16 @@ def _prepare_weights(node: Node, src: Node, mant: np.ndarray, e: int, graded: bo
     if node.op == "conv1d":  # a general conv1d is a conv2d over [C, 1, L]
         mant = mant[:, :, np.newaxis, :]
         c, h, w = item[0], 1, item[1]
-        stride, padding, dilation = ((1, attrs.stride[0]), (0, attrs.padding[0]),
-                                     (1, attrs.dilation[0]))
+        stride: tuple[int, ...] = (1, attrs.stride[0])
+        padding: tuple[int, ...] = (0, attrs.padding[0])
+        dilation: tuple[int, ...] = (1, attrs.dilation[0])
     else:
         c, h, w = item
         stride, padding, dilation = attrs.stride, attrs.padding, attrs.dilation
-    geometry = {"stride": torch_conv_params_to_lava(stride),
-                "padding": torch_conv_params_to_lava(padding),
-                "dilation": torch_conv_params_to_lava(dilation), "groups": attrs.groups}
-    lava_w = torch_conv_weight_to_lava(mant)
-    conv = prepare_conv_weights(lava_w, (w, h, c), **geometry)
+    conv = prepare_conv_weights(torch_conv_weight_to_lava(mant), (w, h, c),
+                                stride=torch_conv_params_to_lava(stride),
+                                padding=torch_conv_params_to_lava(padding),
+                                dilation=torch_conv_params_to_lava(dilation), groups=attrs.groups)
     rows, cols = node.type.shape[-2:] if node.op == "conv2d" else (1, node.type.shape[-1])
     taps = tuple(
         (slice(a * dilation[0], a * dilation[0] + (rows - 1) * stride[0] + 1, stride[0]),
@@ -314,7 +314,7 @@ def _maxpool_or(x: np.ndarray, win: tuple[int, int], stride: tuple[int, int],
     """Max-pooling: OR of spikes (max of counts) over each window; padding never wins."""
     lead = [(0, 0) for _ in range(x.ndim - 2)]
     xp = np.pad(x, [*lead, pads[0], pads[1]])
-    views = np.lib.stride_tricks.sliding_window_view(xp, win, axis=(-2, -1))
+    views = np.lib.stride_tricks.sliding_window_view(xp, win, axis=(-2, -1))  # type: ignore[call-overload]
     views = views[..., :: stride[0], :: stride[1], :, :][..., : out_hw[0], : out_hw[1], :, :]
     if x.dtype == np.bool_:
         return np.any(views, axis=(-2, -1))
