@@ -8,13 +8,17 @@ division by zero on empty lists and non-atomic writes.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from snncc.backends.acsim.costs import CoreCost, LayerCost, PaperEnergy, StepCost, Totals
 from snncc.ir import serialize
+from snncc.passes.map_cores import LayerPlacement
+from snncc.passes.quantize import LayerReport
 from snncc.report.html import render_html, write_html_report
 
 NASTY = 'blk.<0>&"x"'
@@ -194,6 +198,26 @@ def test_zeros_none_and_missing_fields_degrade() -> None:
         page = render_html(partial)
         assert page.count("<svg") == 4
         _parse(page)
+
+
+@pytest.mark.parametrize("cls, rows", [
+    (StepCost, lambda r: r["cost"]["per_step"]), (CoreCost, lambda r: r["cost"]["per_core"]),
+    (LayerCost, lambda r: r["cost"]["per_layer"]), (Totals, lambda r: [r["cost"]["totals"]]),
+    (PaperEnergy, lambda r: [r["cost"]["paper"]]),
+    (LayerPlacement, lambda r: r["mapping"]["layers"]),
+    (LayerReport, lambda r: r["quantization"]["layers"])])
+def test_synthetic_report_uses_the_real_field_names(cls: type, rows: Any) -> None:
+    """A renamed cost/mapping/quantization field shows here: fixture and renderer must follow."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    for row in rows(_report()):
+        assert set(row) <= names, set(row) - names
+
+
+def test_cost_only_report_takes_headline_figures_from_the_totals() -> None:
+    report = _report()
+    del report["latency_us_per_inference"], report["energy_uj_per_inference"]
+    page = render_html(report)
+    assert "6.6 µs" in page and "0.0045 µJ" in page
 
 
 def test_failed_write_raises_and_leaves_no_file(tmp_path: Path) -> None:

@@ -65,7 +65,8 @@ svg{max-width:100%;height:auto;display:block;font:11px system-ui,sans-serif}
 svg .grid{stroke:#e6e9ee} svg .axis{stroke:#9aa4b1} svg .muted{fill:#5b6675}
 svg .on-dark{fill:#fff}
 .legend{display:flex;flex-wrap:wrap;gap:4px 14px;font-size:12px;margin:4px 0}
-.sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;vertical-align:-1px}
+.sw{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:5px;
+ vertical-align:-1px}
 .scroll{max-height:480px;overflow:auto;border:1px solid var(--line);border-radius:6px}
 table{border-collapse:collapse;width:100%;font-size:13px;font-variant-numeric:tabular-nums}
 th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
@@ -97,15 +98,15 @@ def render_html(report: dict[str, Any]) -> str:
     title = f"snncc report: {_text_of(report.get('target'))}"
     parts = [
         _header(report),
-        _section("Energy by layer", _energy_plot(per_layer, layers),
-                 _legend((CATEGORY_COLOURS[c], c, "") for c in CATEGORIES),
+        _section("Energy by layer", _energy_plot(per_layer, layers), _energy_legend(per_layer),
                  "One inference; stacked by what the energy was spent on. Hover for values."),
         _section("Spikes by layer and time step", _spike_heatmap(per_layer, layers), "",
                  "Spikes per inference in each step; hover a cell for the rate per neuron."),
         _section("Core utilisation", _core_plot(per_core, layers), layers.legend(),
                  "Top: neurons placed / neurons per core. Bottom: busy time summed over "
                  "steps. Coloured by layer."),
-        _section("Latency per time step", _latency_plot(per_step, layers), layers.legend([(BARRIER_COLOUR, "barrier", "")]),
+        _section("Latency per time step", _latency_plot(per_step, layers),
+                 layers.legend([(BARRIER_COLOUR, "barrier", "")]),
                  "Slowest core plus the barrier; coloured and labelled by the bottleneck layer."),
         _layer_table(report, layers),
         _step_table(per_step, layers),
@@ -172,6 +173,12 @@ def _qty(value: object) -> str:
         if abs(n) >= div:
             return f"{n / div:.4g}{suffix}"
     return str(int(n)) if n == int(n) else f"{n:.4g}"
+
+
+def _int(value: object) -> str:
+    """A whole number with thousands separators, for sizes that are exact (8,192)."""
+    n = _num(value)
+    return DASH if n is None else f"{n:,.0f}"
 
 
 def _unit(largest: float, units: Sequence[tuple[float, str]]) -> tuple[float, str]:
@@ -264,15 +271,17 @@ def _header(report: dict[str, Any]) -> str:
     totals, mapping = _dict(cost, "totals"), _dict(report, "mapping")
     cores = report.get("cores", totals.get("cores"))
     sub = (f"{_qty(report.get('samples'))} samples · T = {_qty(report.get('time_steps'))} "
-           f"time steps · {_qty(cores)} cores on {_qty(totals.get('tiles'))} tiles"
-           + (f" · {_qty(mapping.get('neurons_per_core'))} neurons per core"
+           f"time steps · {_qty(cores)} cores on {_qty(totals.get('tiles'))} tile(s)"
+           + (f" · {_int(mapping.get('neurons_per_core'))} neurons per core"
               if "neurons_per_core" in mapping else ""))
     wall = _num(sim.get("wall_s"))
     cards = [
         _accuracy_card(report),
-        _card("latency / inference", _fixed(report.get("latency_us_per_inference"), "µs"),
+        _card("latency / inference",
+              _fixed(_headline(report, "latency_us_per_inference", "latency_ns", 1e3), "µs"),
               f"sum of {_qty(report.get('time_steps'))} steps' slowest core + barrier"),
-        _card("energy / inference", _fixed(report.get("energy_uj_per_inference"), "µJ"),
+        _card("energy / inference",
+              _fixed(_headline(report, "energy_uj_per_inference", "energy_pj", 1e6), "µJ"),
               f"{_qty(totals.get('sops'))} synaptic ops, {_qty(totals.get('spikes'))} spikes, "
               f"{_qty(totals.get('messages'))} messages"),
         _paper_card(report),
@@ -286,6 +295,13 @@ def _header(report: dict[str, Any]) -> str:
     return (f"<header><h1>snncc report: {_esc(_text_of(report.get('target')))}</h1>"
             f'<div class="sub">{_esc(sub)}</div><div class="cards">{"".join(cards)}</div>'
             f"{warn}</header>")
+
+
+def _headline(report: dict[str, Any], key: str, total_key: str, div: float) -> float | None:
+    """A run-summary figure, else the same one from the cost totals (a cost-only report)."""
+    value = _num(report.get(key))
+    total = _num(_dict(_dict(report, "cost"), "totals").get(total_key))
+    return value if value is not None or total is None else total / div
 
 
 def _card(key: str, value: str, sub: str) -> str:
@@ -370,9 +386,16 @@ def _y_grid(x0: float, y0: float, h: float, ticks: list[float],
 
 def _x_labels(x0: float, pitch: float, ids: list[str], y: float) -> list[str]:
     """Index labels under bars, thinned so they never overlap (every k-th, k >= 1)."""
-    every = max(1, math.ceil(len(ids) * 30 / max(pitch * len(ids), 1.0)))
+    every = max(1, math.ceil(30 / max(pitch, 1e-9)))
     return [_svg_text(x0 + pitch * (i + 0.5), y, s, "middle", "muted")
             for i, s in enumerate(ids) if i % every == 0]
+
+
+def _bar(x: float, pitch: float) -> tuple[float, float]:
+    """(left, width) of a bar in a slot: gaps while they are visible, never wider than
+    48 px, so 4 cores do not look like 4 walls and 500 cores still get a pixel each."""
+    w = min(pitch * 0.8, 48.0) if pitch >= 5 else pitch
+    return x + (pitch - w) / 2, w
 
 
 def _id(value: object) -> str:
@@ -429,6 +452,13 @@ def _energy_row(y: float, px_per_pj: float, name: str,
     return out
 
 
+def _energy_legend(rows: list[dict[str, Any]]) -> str:
+    """The categories, plus "other" only when some layer's categories miss part of its energy."""
+    used = {cat for r in rows for cat, _ in _energy_stack(r)}
+    return _legend((CATEGORY_COLOURS[c], c, "") for c in (*CATEGORIES, "other")
+                   if c in CATEGORIES or c in used)
+
+
 def _energy_stack(row: dict[str, Any]) -> list[tuple[str, float]]:
     """(category, pJ) pairs; energy not covered by categories shows as "other"."""
     cats = _dict(row, "energy_by_category")
@@ -472,7 +502,8 @@ def _heat_cell(x: float, y: float, w: float, h: float, v: float | None, vmax: fl
     rate = f", {v / neurons:.3g} per neuron" if neurons else ""
     out = [_rect(x, y, w - 1, h - 1, _heat(frac), f"{where}: {_qty(v)} spikes{rate}")]
     if w >= 36:
-        out.append(_svg_text(x + w / 2, y + 14, _qty(v), "middle", "on-dark" if frac > 0.55 else ""))
+        ink = "on-dark" if frac > 0.55 else ""
+        out.append(_svg_text(x + w / 2, y + 14, _qty(v), "middle", ink))
     return out
 
 
@@ -505,7 +536,7 @@ def _core_plot(cores: list[dict[str, Any]], layers: _Layers) -> str:
     body += _y_grid(x0, top, uh, uticks, lambda t: f"{t:.0%}")
     body += _y_grid(x0, by, bh, bticks, lambda t: f"{t / div:.4g}")
     for i, c in enumerate(cores):
-        x, w = x0 + i * pitch + pitch * 0.1, pitch * (0.8 if pitch >= 5 else 1.0)
+        x, w = _bar(x0 + i * pitch, pitch)
         fill, tip = layers.colour(c.get("layer")), _core_tip(c, layers)
         for y0, h, v, scale in ((top, uh, _f(c.get("utilisation")), uticks[-1]),
                                 (by, bh, _f(c.get("busy_ns")), bticks[-1])):
@@ -520,7 +551,8 @@ def _core_tip(c: dict[str, Any], layers: _Layers) -> str:
     return (f"core {_id(c.get('core'))} (tile {_id(c.get('tile'))} at "
             f"{_id(c.get('x'))},{_id(c.get('y'))}): {layers.label(c.get('layer'))}, "
             f"{_qty(c.get('neurons'))} neurons, {_pct(c.get('utilisation'))} utilised, busy "
-            f"{_in_unit(c.get('busy_ns'), TIME_UNITS)}, {_in_unit(c.get('energy_pj'), ENERGY_UNITS)}")
+            f"{_in_unit(c.get('busy_ns'), TIME_UNITS)}, "
+            f"{_in_unit(c.get('energy_pj'), ENERGY_UNITS)}")
 
 
 def _latency_plot(steps: list[dict[str, Any]], layers: _Layers) -> str:
@@ -550,7 +582,7 @@ def _latency_bar(x: float, pitch: float, top: float, h: float, s: dict[str, Any]
            f"{_in_unit(barrier, TIME_UNITS)}); bottleneck core {_id(s.get('bottleneck_core'))} "
            f"of {name}, {_text_of(s.get('bound'))}-bound; energy "
            f"{_in_unit(s.get('energy_pj'), ENERGY_UNITS)}")
-    bx, bw = x + pitch * 0.12, pitch * (0.76 if pitch >= 5 else 1.0)
+    bx, bw = _bar(x, pitch)
     hc, hb = h * (total - barrier) / scale, h * barrier / scale
     base = top + h
     out = [_rect(bx, base - hc, bw, hc, layers.colour(s.get("bottleneck_layer")), tip),
@@ -653,8 +685,9 @@ def _quant_table(q: dict[str, Any]) -> str:
              _pct(r.get("rel_weight_error")), _yes_no(r.get("threshold_exact")),
              _pct(r.get("spike_agreement")), _notes(r.get("notes"))] for r in rows]
     domains = q.get("domains")
-    note = (f"for {_text_of(q.get('target'))}; "
-            f"{len(domains) if isinstance(domains, list) else DASH} current domains")
+    n = len(domains) if isinstance(domains, list) else None
+    note = (f"for {_text_of(q.get('target'))}; {_text_of(n)} current "
+            f"domain{'' if n == 1 else 's'}")
     return _table("Quantization per layer",
                   ("layer", "op", "domain", "scale", "exp / vth", "max |Δw|", "weight error",
                    "threshold exact", "spike agreement", "notes"), body,
