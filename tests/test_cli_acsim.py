@@ -3,10 +3,13 @@ the figures agree with each other and with the float model, bad input exits 2.""
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from test_cli import CKPT, SHAPE, snncc
@@ -69,37 +72,34 @@ def test_wrong_input_shape_exits_2(compiled: dict[str, Path]) -> None:
     assert "SNN-SIM002" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_artifact_from_another_version_exits_2(compiled: dict[str, Path]) -> None:
-    src, dst = compiled["artifact"], compiled["dir"] / "future.acsim"
+def _rewrite(src: Path, dst: Path, member: str, change: Callable[[bytes], bytes]) -> Path:
+    """A copy of the artifact zip with one member changed."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
         for item in zin.namelist():
             data = zin.read(item)
-            if item == "artifact.json":
-                meta = json.loads(data)
-                meta["version"] = 99
-                data = json.dumps(meta).encode()
-            zout.writestr(item, data)
+            zout.writestr(item, change(data) if item == member else data)
+    return dst
+
+
+def test_artifact_from_another_version_exits_2(compiled: dict[str, Path]) -> None:
+    def future(data: bytes) -> bytes:
+        return json.dumps(json.loads(data) | {"version": 99}).encode()
+
+    dst = _rewrite(compiled["artifact"], compiled["dir"] / "future.acsim", "artifact.json", future)
     r = snncc("run", str(dst), "--inputs", str(compiled["test"]))
     assert r.returncode == 2 and "SNN-ART002" in r.stderr and "version 99" in r.stderr
 
 
 def test_tampered_integers_are_refused(compiled: dict[str, Path]) -> None:
-    import io
+    def tamper(data: bytes) -> bytes:
+        arrays = dict(np.load(io.BytesIO(data)))
+        key = next(k for k in arrays if k.endswith("/mantissa"))
+        arrays[key] = arrays[key] + 2
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        return buf.getvalue()
 
-    import numpy as np
-
-    src, dst = compiled["artifact"], compiled["dir"] / "tampered.acsim"
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
-        for item in zin.namelist():
-            data = zin.read(item)
-            if item == "integers.npz":
-                arrays = dict(np.load(io.BytesIO(data)))
-                key = next(k for k in arrays if k.endswith("/mantissa"))
-                arrays[key] = arrays[key] + 2
-                buf = io.BytesIO()
-                np.savez(buf, **arrays)
-                data = buf.getvalue()
-            zout.writestr(item, data)
+    dst = _rewrite(compiled["artifact"], compiled["dir"] / "tampered.acsim", "integers.npz", tamper)
     r = snncc("run", str(dst), "--inputs", str(compiled["test"]))
     assert r.returncode == 2 and "SNN-ART003" in r.stderr
 

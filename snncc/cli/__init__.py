@@ -272,12 +272,22 @@ def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[s
         render_quantization(result.compiled, out, calibrated=calibration is not None)
 
 
+def artifact_options(fn: F) -> F:
+    """The arguments `run` and `report` share: an artifact, inputs, labels, batch size."""
+    opts = [
+        click.argument("artifact", type=click.Path(dir_okay=False)),
+        click.option("--inputs", "inputs_path", required=True,
+                     help="inputs [T,B,...] (.pt tensor or {'inputs','labels'} dict, or .npy)"),
+        click.option("--labels", "labels_path", help="labels [B] (.pt/.npy) to report accuracy"),
+        click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1)),
+    ]
+    for o in reversed(opts):
+        fn = o(fn)
+    return fn
+
+
 @main.command("run")
-@click.argument("artifact", type=click.Path(dir_okay=False))
-@click.option("--inputs", "inputs_path", required=True,
-              help="inputs [T,B,...] (.pt tensor or {'inputs','labels'} dict, or .npy)")
-@click.option("--labels", "labels_path", help="labels [B] (.pt/.npy) to report accuracy")
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@artifact_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @guarded
 def run_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_size: int,
@@ -291,11 +301,7 @@ def run_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_size
 
 
 @main.command("report")
-@click.argument("artifact", type=click.Path(dir_okay=False))
-@click.option("--inputs", "inputs_path", required=True,
-              help="inputs [T,B,...] to measure activity on (.pt/.npy)")
-@click.option("--labels", "labels_path", help="labels [B] (.pt/.npy) to report accuracy")
-@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@artifact_options
 @click.option("--json", "as_json", is_flag=True, help="print the whole report as JSON")
 @click.option("--html", "html_path", help="also write a self-contained HTML report with plots")
 @guarded
