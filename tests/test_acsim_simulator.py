@@ -35,17 +35,20 @@ from snncc.passes.quantize import QuantizedGraph, quantize
 CKPT = "examples/checkpoints/spikingformer_digits.pt"
 
 
-@lru_cache(maxsize=1)
-def _digits() -> tuple[torch.nn.Module, QuantizedGraph, torch.Tensor, np.ndarray]:
-    model = load_model(CKPT).module.eval()
+@lru_cache(maxsize=3)
+def _digits(ckpt: str = CKPT) -> tuple[torch.nn.Module, QuantizedGraph, torch.Tensor, np.ndarray]:
+    model = load_model(ckpt).module.eval()
     xtr, _, xte, yte = load_digits_split()
     graph = snncc.compile(model, torch.zeros(4, 1, 1, 8, 8)).graph
     qg = quantize(graph, "loihi2", calibration=encode(xtr[:64]))
     return model, qg, encode(xte), yte.numpy()
 
 
-def test_digits_accuracy_within_one_point_of_the_float_model() -> None:
-    model, qg, x, y = _digits()
+@pytest.mark.parametrize("ckpt", [CKPT, "examples/checkpoints/spikformer_digits.pt"])
+def test_digits_accuracy_within_one_point_of_the_float_model(ckpt: str) -> None:
+    """Spikingformer (binary spikes everywhere) and Spikformer (its integer residual
+    stream reaches q, k, v and fc1 as graded spikes) on the digits test set."""
+    model, qg, x, y = _digits(ckpt)
     res = run_quantized(qg, x)
     with torch.no_grad():
         functional.reset_net(model)
@@ -58,6 +61,34 @@ def test_digits_accuracy_within_one_point_of_the_float_model() -> None:
     # the quantizer measured per-layer spike agreement on its calibration inputs
     agreements = [r.spike_agreement for r in qg.layers if r.vth is not None]
     assert agreements and all(a is not None and a > 0.9 for a in agreements)
+
+
+def test_pruned_time_steps_change_nothing_but_the_work() -> None:
+    """The DTS model compiled with and without prune-timesteps: identical acsim outputs
+    and spikes, fewer synaptic events with pruning."""
+    model = load_model("examples/checkpoints/spikingformer_digits_dts.pt").module.eval()
+    xtr, _, xte, _ = load_digits_split()
+    x, cal = encode(xte[:100]), encode(xtr[:32])
+    results = [snncc.compile(model, torch.zeros(4, 1, 1, 8, 8), target="acsim",
+                             calibration=cal, prune=prune) for prune in (False, True)]
+    full, pruned = (snncc.simulate(r, x) for r in results)
+    assert np.array_equal(full.outputs[0], pruned.outputs[0])
+    assert full.spikes.keys() == pruned.spikes.keys()
+    # a neuron's skipped steps emit nothing, and what it would have emitted is masked
+    schedule = results[1].graph.meta["schedule"]
+    assert isinstance(schedule, dict) and schedule
+    for name, spikes in full.spikes.items():
+        steps = schedule.get(name, list(range(4)))
+        assert np.array_equal(spikes[steps], pruned.spikes[name][steps]), name
+        assert not pruned.spikes[name][[t for t in range(4) if t not in steps]].any()
+    # event-driven: a masked step carries no spikes, so pruning saves no synaptic event...
+    assert pruned.counts.total_sops() == full.counts.total_sops()
+    # ...but the neuron updates of the steps it removed, and so energy
+    skipped = [lc for lc in pruned.counts.layers.values() if not lc.executed_steps().all()]
+    assert skipped
+    costs = [snncc.estimate(r.compiled, s) for r, s in zip(results, (full, pruned))
+             if r.compiled is not None]
+    assert costs[1].totals.energy_pj < costs[0].totals.energy_pj
 
 
 def test_attention_lif_is_bit_exact_to_spikingjelly() -> None:

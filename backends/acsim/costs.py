@@ -10,7 +10,8 @@ Per core and step the model counts:
 
 - synaptic ops: the events its neurons received, priced by the layer's
   ``synapse_kind`` (``synaptic_op_dense``/``_conv``/``_sparse``);
-- neuron updates: ``active`` ones, and ``neurons - active`` inactive ones;
+- neuron updates: ``active`` ones, and ``neurons - active`` inactive ones, on the
+  steps the layer runs (a step prune-timesteps removed costs no update);
 - spikes out: one ``spike_out`` per spike;
 - messages: a spike is one message from its core to *every* core of every
   hardware layer that lists the spiking layer in ``sources``. That is exact
@@ -194,7 +195,8 @@ def _core_counts(counts: SimCounts, layers: list[HardwareLayer], mapping: Mappin
         for key in ("sops", "active", "spikes"):
             arr = getattr(lc, key).reshape(counts.time_steps, -1)
             out[key][:, sl] = np.add.reduceat(arr, starts, axis=1) / b
-        out["inactive"][:, sl] = sizes[None, :] - out["active"][:, sl]
+        run = lc.executed_steps().astype(np.float64)[:, None]
+        out["inactive"][:, sl] = sizes[None, :] * run - out["active"][:, sl]
     _messages(out, layers, mapping, first)
     return out
 

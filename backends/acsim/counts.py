@@ -53,6 +53,13 @@ class LayerCounts:
     sops: I64  # [T, N] synaptic events received
     spikes: I64  # [T, N] spikes emitted (zeros for an accumulator)
     active: I64  # [T, N] updates that received input or spiked (the rest are inactive)
+    # [T] whether the layer runs at each step: prune-timesteps removes steps it proved
+    # inert from a layer's schedule, and a removed step costs no neuron update at all.
+    executed: NDArray[np.bool_] | None = None  # None: every step
+
+    def executed_steps(self) -> NDArray[np.bool_]:
+        n = self.sops.shape[0]
+        return np.ones(n, dtype=bool) if self.executed is None else self.executed
 
 
 @dataclass

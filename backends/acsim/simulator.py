@@ -213,12 +213,18 @@ class Program:
 
 
 def readout_accumulators(qg: QuantizedGraph) -> list[str]:
-    """Time-first currents the host reads (directly or summed over time): on a chip,
-    non-spiking neurons that integrate them over the run, read out at the end."""
+    """Currents the host reads: on a chip, non-spiking neurons that integrate them and
+    are read out at the end. A time-first current summed over time is integrated over
+    the run; a current computed once after the run (a head fed spike counts) at the end."""
     users = qg.graph.users_map()
     out: list[str] = []
     for n in qg.graph:
-        if qg.categories[n.name] != Cat.CURRENT or n.type.layout != Layout.TIME:
+        if qg.categories[n.name] != Cat.CURRENT:
+            continue
+        if n.type.layout != Layout.TIME:
+            if n.op in WEIGHT_OPS and (n.name in qg.graph.outputs or any(
+                    qg.categories[u.name] == Cat.HOST for u in users[n.name])):
+                out.append(n.name)
             continue
         for u in users[n.name]:
             if qg.categories[u.name] == Cat.HOST or (u.op == "sum" and sum_axes(u, n)[1]):
@@ -458,7 +464,8 @@ def _weight_op(program: Program, node: Node, run: _Run) -> np.ndarray:
     acc = _on_steps(steps, lambda v: _chip_weight_op(cw, v, v.shape[:len(lead)], out_item), x)
     rf = _on_steps(steps, lambda v: _rf_counts(cw, v, v.shape[:len(lead)], out_item), x)
     run.received[node.name] = rf
-    run.op_sops[node.name] = rf.reshape(rf.shape[0], -1).sum(axis=1, dtype=np.int64)
+    run.op_sops[node.name] = _per_step(rf, node.type.layout == Layout.TIME, program.graph.time_steps,
+                                       int(np.prod(out_item))).sum(axis=1)
     return acc
 
 
@@ -682,11 +689,18 @@ def hardware_layers(program: Program) -> list[HardwareLayer]:
     return out
 
 
-def _batch_sum(x: np.ndarray | None, shape: tuple[int, ...]) -> NDArray[np.int64]:
-    """``[T, B, *item]`` -> ``[T, N]`` totals over the batch (zeros when absent)."""
+def _per_step(x: np.ndarray | None, time_first: bool, steps: int, neurons: int
+              ) -> NDArray[np.int64]:
+    """Totals over the batch as ``[T, N]``: ``[T, B, *item]`` per step, or ``[B, *item]``
+    (a value computed once, after the run) at the last step; zeros when absent."""
+    out = np.zeros((steps, neurons), dtype=np.int64)
     if x is None:
-        return np.zeros((shape[0], int(np.prod(shape[2:]))), dtype=np.int64)
-    return np.asarray(x).reshape(x.shape[0], x.shape[1], -1).sum(axis=1, dtype=np.int64)
+        return out
+    a = np.asarray(x)
+    if time_first:
+        return a.reshape(a.shape[0], a.shape[1], -1).sum(axis=1, dtype=np.int64)
+    out[-1] = a.reshape(a.shape[0], -1).sum(axis=0, dtype=np.int64)
+    return out
 
 
 def count_batch(program: Program, layers: list[HardwareLayer], run: _Run) -> SimCounts:
@@ -698,20 +712,22 @@ def count_batch(program: Program, layers: list[HardwareLayer], run: _Run) -> Sim
     for layer in layers:
         n = graph.nodes[layer.name]
         src = n.inputs[0] if layer.kind == "neuron" else n.name
-        value = run.values[n.name]
-        shape = value.shape
-        batch = int(shape[1])
+        time_first = n.type.layout == Layout.TIME
+        batch = int(run.values[n.name].shape[1 if time_first else 0])
         received = run.received.get(src)
         if received is None and program.qg.categories[src] in (Cat.SPIKE, Cat.COUNT):
             received = (run.values[src] != 0).astype(np.int32)
-        sops = _batch_sum(received, shape)
+        sops = _per_step(received, time_first, T, layer.neurons)
         if layer.kind == "neuron":
-            spikes = _batch_sum(run.spikes[n.name], shape)
-            active = _batch_sum(run.active[n.name], shape)
+            spikes = _per_step(run.spikes[n.name], True, T, layer.neurons)
+            active = _per_step(run.active[n.name], True, T, layer.neurons)
         else:
             spikes = np.zeros_like(sops)
-            active = _batch_sum(received != 0 if received is not None else None, shape)
-        hw[layer.name] = LayerCounts(layer, sops, spikes, active)
+            active = _per_step(received != 0 if received is not None else None, time_first, T,
+                               layer.neurons)
+        steps = program.schedule.get(n.name) if layer.kind == "neuron" else None
+        executed = None if steps is None else np.isin(np.arange(T), list(steps))
+        hw[layer.name] = LayerCounts(layer, sops, spikes, active, executed)
     ops: dict[str, OpCounts] = {}
     for n in graph:
         if n.op not in WEIGHT_OPS and not (n.op == "matmul" and n.name in run.op_sops):
@@ -729,7 +745,7 @@ def merge_counts(a: SimCounts | None, b: SimCounts) -> SimCounts:
     if a is None:
         return b
     layers = {k: LayerCounts(v.layer, v.sops + b.layers[k].sops, v.spikes + b.layers[k].spikes,
-                             v.active + b.layers[k].active) for k, v in a.layers.items()}
+                             v.active + b.layers[k].active, v.executed) for k, v in a.layers.items()}
     ops = {k: OpCounts(v.name, v.module_path, v.where, v.sops + b.ops[k].sops, v.macs + b.ops[k].macs)
            for k, v in a.ops.items()}
     return SimCounts(a.time_steps, a.batch + b.batch, layers, ops)

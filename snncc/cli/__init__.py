@@ -41,7 +41,7 @@ def guarded(fn: F) -> F:
         except SnnccError as e:
             err.print(f"snncc: {e.diagnostic.render()}", style="red", markup=False)
             sys.exit(2)
-        except (IRVerificationError, AssertionError, NotImplementedError, RuntimeError) as e:
+        except Exception as e:  # anything else is a compiler bug: a reproducer, never a traceback
             path = Path(".snncc-crash.txt")
             path.write_text(f"snncc internal error\nargv: {sys.argv}\n\n{traceback.format_exc()}")
             err.print(f"snncc: internal error: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
