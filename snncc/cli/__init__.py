@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from snncc.diagnostics import SnnccError  # noqa: E402
-from snncc.ir.graph import Graph, IRVerificationError  # noqa: E402
+from snncc.ir.graph import Graph  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
 out = Console(highlight=False, soft_wrap=False, width=140)
