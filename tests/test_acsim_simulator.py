@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +23,7 @@ from snncc.backends.acsim.fixedpoint import (
     DenseSpec,
     LifSpec,
     nchw_to_lava,
+    torch_conv_params_to_lava,
     torch_conv_weight_to_lava,
 )
 from snncc.backends.acsim.simulator import run_quantized
@@ -119,43 +121,64 @@ def _lif_spec(qg: QuantizedGraph, name: str, bias: np.ndarray) -> LifSpec:
                    v0=-2 * eff)
 
 
-def test_digits_conv_layer_matches_lava() -> None:
-    """patch_embed.proj1_conv + proj2_lif of the quantized model, fed acsim's own
-    proj1_lif spikes, in real Lava: identical spikes, one step later (Lava's delay)."""
-    _, qg, x, _ = _digits()
-    res = run_quantized(qg, x[:, :1])
-    conv, lif, pre = "patch_embed_proj1_conv_1", "patch_embed_proj2_lif", "patch_embed_proj1_lif"
-    wq = qg.weights[conv]
-    assert wq.weight_exp >= 0  # Lava's Conv ignores weight_exp: fold it into the weights
-    weight = torch_conv_weight_to_lava(np.left_shift(wq.mantissa.astype(np.int64), wq.weight_exp))
-    spikes_in = nchw_to_lava(res.spikes[pre][:, 0])  # [T, W, H, C]
-    spec = ConvSpec(weight=weight, input_shape=spikes_in.shape[1:], padding=(1, 1))
-    bias = nchw_to_lava(qg.neurons[lif].bias_mant)
-    lava = run_lava_chain([(spec, _lif_spec(qg, lif, bias))], spikes_in,
-                          num_steps=qg.graph.time_steps + 1, record_state=False)
-    ours = nchw_to_lava(res.spikes[lif][:, 0])
-    assert ours.any()
-    assert np.array_equal(lava.spikes[0][1:], ours)
+def _lava_expressible(qg: QuantizedGraph) -> list[tuple[str, str]]:
+    """(weight op, LIF) pairs of the model that Lava's Dense or Conv + LIF can run alone:
+    a chip weight op fed binary spikes whose only reader is a LIF reading only it."""
+    users = qg.graph.users_map()
+    pairs = []
+    for name, wq in qg.weights.items():
+        readers = users[name]
+        if not wq.graded and len(readers) == 1 and readers[0].op == "lif":
+            pairs.append((name, readers[0].name))
+    return pairs
 
 
-def test_digits_pointwise_layer_matches_lava_dense() -> None:
-    """block.0.mlp.mlp1_conv (a Dense per token) + mlp2_lif in Lava's Dense and LIF."""
-    _, qg, x, _ = _digits()
-    res = run_quantized(qg, x[:, :1])
-    conv, lif, pre = "block_0_mlp_mlp1_conv_1", "block_0_mlp_mlp2_lif", "block_0_mlp_mlp1_lif"
-    wq = qg.weights[conv]
-    w = wq.mantissa[:, :, 0]  # [C_out, C_in]
-    spikes = res.spikes[pre][:, 0]  # [T, C_in, N]
-    n_tok = spikes.shape[-1]
+def _as_lava_layer(qg: QuantizedGraph, op: str, lif: str, x: np.ndarray
+                   ) -> tuple[ConvSpec | DenseSpec, LifSpec, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+    """The layer as a Lava spec, its input spikes [T, ...] in Lava's layout, and the map
+    from acsim's [T, *item] values to Lava's layout."""
+    wq, node = qg.weights[op], qg.graph.nodes[op]
+    if node.op == "conv2d":
+        assert wq.weight_exp >= 0  # Lava's Conv ignores weight_exp: fold it into the weights
+        weight = torch_conv_weight_to_lava(np.left_shift(wq.mantissa.astype(np.int64), wq.weight_exp))
+        a = node.attrs
+        spec = ConvSpec(weight=weight, input_shape=nchw_to_lava(x[0]).shape,
+                        padding=torch_conv_params_to_lava(a.padding),  # type: ignore[attr-defined]
+                        stride=torch_conv_params_to_lava(a.stride))  # type: ignore[attr-defined]
+        bias = nchw_to_lava(qg.neurons[lif].bias_mant)
+        return spec, _lif_spec(qg, lif, bias), nchw_to_lava(x), nchw_to_lava
+    w = wq.mantissa.reshape(wq.mantissa.shape[0], -1)  # linear, or a pointwise conv1d
+    n_tok = x.shape[-1] if node.op == "conv1d" else 1
     big = np.kron(w, np.eye(n_tok, dtype=np.int64))  # [(o, n), (c, n)]: one Dense per token
-    spec = DenseSpec(weights=big, weight_exp=wq.weight_exp)
     bias = np.broadcast_to(qg.neurons[lif].bias_mant, (w.shape[0], n_tok)).reshape(-1)
-    lif_spec = _lif_spec(qg, lif, bias)
-    lava = run_lava_chain([(spec, lif_spec)], spikes.reshape(spikes.shape[0], -1),
-                          num_steps=qg.graph.time_steps + 1, record_state=False)
-    ours = res.spikes[lif][:, 0].reshape(spikes.shape[0], -1)
-    assert ours.any()
-    assert np.array_equal(lava.spikes[0][1:], ours)
+    spec = DenseSpec(weights=big, weight_exp=wq.weight_exp)
+    return spec, _lif_spec(qg, lif, bias), x.reshape(x.shape[0], -1), \
+        lambda y: y.reshape(y.shape[0], -1)
+
+
+def test_digits_model_has_lava_expressible_layers() -> None:
+    _, qg, _, _ = _digits()
+    kinds = {qg.graph.nodes[op].op for op, _ in _lava_expressible(qg)}
+    assert kinds == {"conv2d", "conv1d"} and len(_lava_expressible(qg)) == 7
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_digits_layer_matches_lava(index: int) -> None:
+    """Each Lava-expressible layer of the quantized digits Spikingformer, fed acsim's own
+    input spikes, in real Lava fixed_pt: identical spikes and membrane voltages at every
+    step, one step later (Lava's synaptic delay)."""
+    _, qg, x, _ = _digits()
+    op, lif = _lava_expressible(qg)[index]
+    program = sim_module.Program(qg)
+    run, _ = sim_module.run_batch(program, x[:, :1].numpy(), record_voltage=True)
+    spikes_in = np.asarray(run.values[qg.graph.nodes[op].inputs[0]])[:, 0]
+    spec, lif_spec, lava_in, to_lava = _as_lava_layer(qg, op, lif, spikes_in)
+    lava = run_lava_chain([(spec, lif_spec)], lava_in, num_steps=qg.graph.time_steps + 1)
+    ours_s = to_lava(run.spikes[lif][:, 0])
+    ours_v = to_lava(run.voltages[lif][:, 0])
+    assert ours_s.any(), f"{lif} never fires on this input: the comparison would be weak"
+    assert np.array_equal(lava.spikes[0][1:], ours_s)
+    assert np.array_equal(lava.v[0][1:], ours_v)
 
 
 class _DenseLif(torch.nn.Module):

@@ -289,12 +289,13 @@ def _rf_counts(cw: _ChipWeights, x: np.ndarray, lead: tuple[int, ...],
     return full.reshape(*lead, *out_item)
 
 
-def _lif_layer(k: _NeuronConsts, a: I32, steps: set[int],
+def _lif_layer(k: _NeuronConsts, a: I32, steps: set[int], voltages: I32 | None = None,
                ) -> tuple[NDArray[np.bool_], NDArray[np.bool_], int]:
     """Lava's LIF over time for a whole layer and batch: a [T, B, *item] -> spikes, active, wraps.
 
     ``active``: the neuron received input or spiked (it pays the active update).
     ``wraps``: inputs large enough to wrap Lava's 24-bit current (should be 0).
+    ``voltages``: if given ([T, B, *item]), filled with v after each step.
     """
     T = a.shape[0]
     u = np.zeros(a.shape[1:], dtype=np.int32)
@@ -312,6 +313,8 @@ def _lif_layer(k: _NeuronConsts, a: I32, steps: set[int],
         u, v, s = _lif_update(u, v, a_t, k.mult_u, k.mult_v, k.bias, k.vth_eff)
         spikes[t] = s
         active[t] = (a_t != 0) | s
+        if voltages is not None:
+            voltages[t] = v
     return spikes, active, wraps
 
 
@@ -385,6 +388,7 @@ class SimResult:
     spikes: dict[str, NDArray[np.bool_]]
     counts: SimCounts
     wraps: int = 0  # inputs that would wrap Lava's 24-bit current (0 for a sound quantization)
+    voltages: dict[str, I32] = field(default_factory=dict)  # v [T, B, *item], if recorded
 
     @property
     def predictions(self) -> NDArray[np.int64]:
@@ -402,6 +406,8 @@ class _Run:
     macs: dict[str, int] = field(default_factory=dict)
     spikes: dict[str, NDArray[np.bool_]] = field(default_factory=dict)
     active: dict[str, np.ndarray] = field(default_factory=dict)
+    record_voltage: bool = False
+    voltages: dict[str, I32] = field(default_factory=dict)
     wraps: int = 0
 
 
@@ -478,8 +484,11 @@ def _neuron(program: Program, node: Node, run: _Run) -> np.ndarray:
         a = np.rint(np.asarray(a, dtype=np.float64) * qg.neuron_domain(node.name).scale)
         a = a.astype(np.int32)
     steps = program.schedule.get(node.name)
+    v = np.zeros(a.shape, dtype=np.int32) if run.record_voltage else None
     spikes, active, wraps = _lif_layer(k, np.asarray(a).astype(np.int32, copy=False),
-                                       set(range(a.shape[0]) if steps is None else steps))
+                                       set(range(a.shape[0]) if steps is None else steps), v)
+    if v is not None:
+        run.voltages[node.name] = v
     run.wraps += wraps
     run.spikes[node.name] = spikes
     run.active[node.name] = active
@@ -594,12 +603,13 @@ def _check_inputs(program: Program, inputs: np.ndarray) -> None:
                  "any batch size B works")
 
 
-def run_batch(program: Program, inputs: np.ndarray) -> tuple[_Run, list[np.ndarray]]:
+def run_batch(program: Program, inputs: np.ndarray, *, record_voltage: bool = False
+              ) -> tuple[_Run, list[np.ndarray]]:
     """Run one batch ``[T, B, ...]`` through the whole program."""
     x = np.asarray(inputs)
     _check_inputs(program, x)
     graph = program.graph
-    run = _Run()
+    run = _Run(record_voltage=record_voltage)
     for node in graph:
         if node.op == "input":
             spiking = program.qg.categories[node.name] == Cat.SPIKE
@@ -752,10 +762,10 @@ def merge_counts(a: SimCounts | None, b: SimCounts) -> SimCounts:
 
 
 def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tensor, *,
-                  batch_size: int = 256,
+                  batch_size: int = 256, record_voltage: bool = False,
                   progress: Callable[[int, int], None] | None = None) -> SimResult:
     """Run ``inputs`` ``[T, B, ...]`` through acsim in batches; ``progress(done, total)``
-    is called after each batch."""
+    is called after each batch. ``record_voltage`` keeps every neuron's v per step."""
     program = qg if isinstance(qg, Program) else Program(qg)
     x = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs)
     _check_inputs(program, x)
@@ -763,13 +773,16 @@ def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tenso
     total = x.shape[1]
     outs: list[list[np.ndarray]] = []
     spikes: dict[str, list[np.ndarray]] = {}
+    voltages: dict[str, list[np.ndarray]] = {}
     counts: SimCounts | None = None
     wraps = 0
     for b0 in range(0, total, batch_size):
-        run, out = run_batch(program, x[:, b0:b0 + batch_size])
+        run, out = run_batch(program, x[:, b0:b0 + batch_size], record_voltage=record_voltage)
         outs.append(out)
         for name, s in run.spikes.items():
             spikes.setdefault(name, []).append(s)
+        for name, v in run.voltages.items():
+            voltages.setdefault(name, []).append(v)
         counts = merge_counts(counts, count_batch(program, layers, run))
         wraps += run.wraps
         if progress is not None:
@@ -780,4 +793,4 @@ def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tenso
     return SimResult(
         outputs=[np.concatenate([o[i] for o in outs], axis=ax) for i, ax in enumerate(batch_axis)],
         spikes={k: np.concatenate(v, axis=1) for k, v in spikes.items()},
-        counts=counts, wraps=wraps)
+        counts=counts, wraps=wraps, voltages={k: np.concatenate(v, axis=1) for k, v in voltages.items()})
