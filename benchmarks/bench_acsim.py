@@ -19,7 +19,7 @@ inputs; "x Lava" is Lava's time per step divided by acsim's time per sample
 and step. Synaptic events: one per (input spike, synapse) pair processed.
 
     .venv/bin/python -m benchmarks.bench_acsim [--steps 1000] [--lava-steps 100]
-        [--batches 1,16,64,256] [--batch-steps 200] [--no-lava]
+        [--batches 1,64,256,1024] [--batch-steps 200] [--no-lava]
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--lava-steps", type=int, default=100)
-    p.add_argument("--batches", default="1,16,64,256")
+    p.add_argument("--batches", default="1,64,256,1024")
     p.add_argument("--batch-steps", type=int, default=200)
     p.add_argument("--chain-layers", type=int, default=30)
     p.add_argument("--no-lava", action="store_true")
@@ -207,13 +207,18 @@ def _print_verdict(rows: list[Row], lava_ref: dict[str, float]) -> None:
         print(f"{name}: best {top.events_per_s / 1e9:.2f} G events/s (batch {top.batch}), "
               f"best {ratio:.0f}x Lava per sample-step")
     met_ev = best_ev.events_per_s >= 1e9
-    ratios = [lava_ref[r.network] / r.s_per_sample_step for r in acsim if np.isfinite(lava_ref[r.network])]
-    print(f"target >= 1 G synaptic events/s: {'met' if met_ev else 'NOT met'}; "
-          f"target >= 1000x Lava: {'met' if ratios and max(ratios) >= 1000 else 'NOT met'}"
-          + (f" (best {max(ratios):.0f}x)" if ratios else ""))
-    print("why the ratio is bounded: Lava's fixed_pt Dense runs the same numpy gather-and-sum per step, "
-          "so acsim wins only Lava's per-process messaging overhead and, with batching, numpy call "
-          "overhead; the adds themselves (one per synaptic event) are the same work.")
+    print(f"target >= 1 G synaptic events/s: {'met' if met_ev else 'NOT met'} "
+          f"(best {best_ev.events_per_s / 1e9:.1f} G/s)")
+    for name, ref in lava_ref.items():
+        if not np.isfinite(ref):
+            continue
+        best = ref / min(r.s_per_sample_step for r in acsim if r.network == name)
+        print(f"target >= 1000x Lava on {name}: {'met' if best >= 1000 else 'NOT met'} "
+              f"(best {best:.0f}x)")
+    print("what bounds the ratio: Lava spends its step in per-process messaging plus the same "
+          "numpy gather-and-sum acsim replaces by a compiled add kernel; a chain of small layers "
+          "is messaging-bound in Lava (large ratios), one wide layer is add-bound in both "
+          "(acsim is then at the machine's add throughput, ~20-25 G events/s here).")
     print(f"machine load average while running: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
           "(shared machine: timings are noisy)")
 

@@ -11,10 +11,11 @@ Why no multiplies: a spiking chip never multiplies an activation by a weight.
 A binary spike *selects* a row of weights, and the synapse adds it; a graded
 spike is a small integer, and bit-serial hardware adds shifted copies. The
 activation path here (``ACTIVATION_PATH``) uses only gathers, adds, shifts,
-compares and selects; ``tests/test_acsim_fixedpoint.py`` walks its AST to keep
-it that way. The single exception is the neuron decay, ``_decay``: Loihi's
-neuron multiplies its state by a 12-bit decay *constant* (``u * (4096 - du)``),
-which is a state-times-constant multiply inside the neuron, not an
+compares and selects, and the compiled synapse and neuron of :mod:`.kernels`;
+``tests/test_acsim_fixedpoint.py`` walks their AST to keep it that way. The
+single exception is the neuron decay, ``kernels._decay``: Loihi's neuron
+multiplies its state by a 12-bit decay *constant* (``u * (4096 - du)``), which
+is a state-times-constant multiply inside the neuron, not an
 activation-times-weight multiply, and is isolated in that one function.
 
 Layouts follow Lava: Dense weights are ``[n_out, n_in]``; Conv tensors are
@@ -43,6 +44,8 @@ from enum import Enum
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from snncc.backends.acsim.kernels import gather_sum_rows, graded_gather_sum, lif_update
+
 I32 = NDArray[np.int32]
 Bools = NDArray[np.bool_]
 
@@ -62,20 +65,9 @@ _CONV_HALF = 1 << (CONV_BITS - 1)
 _CONV_MASK = (1 << CONV_BITS) - 1
 DENSE_MAX_WEIGHT_BITS = 8  # Dense clips to 8 magnitude bits (+ sign)
 
-# Elements of the gathered [rows, k, n_out] block processed per numpy call: big
-# enough to amortise call overhead, small enough to stay in cache (measured).
-_GATHER_BLOCK = 1 << 18
-# Accumulator elements per block of the spike-by-spike strategy.
-_COLUMN_BLOCK = 1 << 17
-_COLUMNS_MIN_ROWS = 48  # from this many rows on, go spike by spike (measured crossover)
-_PER_ROW_MIN_OUT = 512  # below that, wide rows are summed one by one
-
 # Functions on the activation path; the no-multiply test walks exactly these.
 ACTIVATION_PATH: tuple[str, ...] = (
     "lif_step",
-    "_lif_update",
-    "_max",
-    "_min",
     "lif_effective_bias",
     "apply_weight_exp",
     "dense_accumulate",
@@ -84,13 +76,6 @@ ACTIVATION_PATH: tuple[str, ...] = (
     "conv_accumulate",
     "conv_step",
     "_im2col",
-    "_gather_sum_rows",
-    "_spike_lists",
-    "_padded_index",
-    "_gs_per_row",
-    "_gs_padded",
-    "_gs_columns",
-    "_graded_gather_sum",
     "_as_batch",
     "wrap_conv",
 )
@@ -128,29 +113,6 @@ def decay_multiplier_v(dv: int) -> int:
     return mult
 
 
-def _decay(x: I32, mult: int) -> I32:
-    """``trunc0(x * mult / 4096)`` -- the one multiply, and by a constant.
-
-    Loihi's neuron scales its state by a 12-bit decay constant; Lava computes
-    ``sign(p) * (|p| >> 12)`` with ``p = int64(x) * mult``. Exempt from the
-    no-multiply rule: it is state times a constant, inside the neuron.
-
-    Computed in float64, which is exact here and 3x faster than Lava's int64
-    sequence: ``mult / 4096`` is a dyadic fraction (exact), ``|x * mult| < 2**43``
-    fits the 53-bit significand, so the product is exact and ``trunc`` is
-    exactly Lava's truncation toward zero; the result has ``|r| <= |x|`` and
-    fits int32. ``test_decay_equals_lavas_integer_formula`` checks it against
-    Lava's formula at the edges of int32.
-    """
-    if mult == DECAY_UNITY:
-        return x.copy()
-    if mult == 0:
-        return np.zeros_like(x)
-    f = np.multiply(x, mult / DECAY_UNITY)
-    np.trunc(f, out=f)
-    return f.astype(np.int32)
-
-
 def lif_effective_bias(bias_mant: ArrayLike, bias_exp: ArrayLike) -> I32:
     """``bias_mant << bias_exp`` (``>> -bias_exp`` when negative), as Lava's scale_bias.
 
@@ -162,43 +124,6 @@ def lif_effective_bias(bias_mant: ArrayLike, bias_exp: ArrayLike) -> I32:
     return np.where(exp >= 0, np.left_shift(mant, exp), np.right_shift(mant, np.negative(exp))).astype(
         np.int32
     )
-
-
-def _max(x: np.ndarray) -> int:
-    """Whole-array max, without ``ndarray.max``'s Python-level wrappers (hot path)."""
-    return int(np.maximum.reduce(x, axis=None))
-
-
-def _min(x: np.ndarray) -> int:
-    """Whole-array min, as :func:`_max`."""
-    return int(np.minimum.reduce(x, axis=None))
-
-
-def _lif_update(
-    u: I32, v: I32, a_in: I32, mult_u: int, mult_v: int, bias: I32, vth_eff: int
-) -> tuple[I32, I32, Bools]:
-    """One LIF step with precomputed constants; returns new (u, v, spikes)."""
-    u_new = _decay(u, mult_u)
-    # Lava's a_in arrives through an int32 channel; the << 6 and the add wrap at 32 bits.
-    u_new += np.left_shift(np.asarray(a_in).astype(np.int32, copy=False), ACT_SHIFT)
-    # One conditional wrap into 24 bits, exactly as Lava does it (not a full
-    # modulo). Two reductions first: cheaper than two selects, which are rarely needed.
-    if u_new.size and (_max(u_new) > UV_MAX or _min(u_new) <= -UV_MAX):
-        u_new = np.where(u_new > UV_MAX, u_new - UV_WRAP, u_new)
-        u_new = np.where(u_new <= -UV_MAX, u_new + UV_WRAP, u_new)
-    v_new = _decay(v, mult_v)
-    v_new += u_new
-    v_new += bias
-    if v_new.size and (_max(v_new) > V_LIMIT or _min(v_new) < -V_LIMIT):
-        np.clip(v_new, -V_LIMIT, V_LIMIT, out=v_new)
-    s = v_new > vth_eff
-    # Reset v to 0 where it spiked (u is never reset). Branch-free: AND with a
-    # mask that is 0 where s and all ones elsewhere; a select or masked store
-    # mispredicts on every random spike and is 10x slower.
-    keep = s.astype(np.int32)
-    keep -= 1
-    v_new &= keep
-    return u_new, v_new, s
 
 
 def lif_step(
@@ -218,7 +143,7 @@ def lif_step(
     i.e. the *delayed* synaptic output. Spike is ``v > vth << 6`` (strict),
     v resets to 0, u never resets.
     """
-    return _lif_update(
+    return lif_update(
         np.asarray(u).astype(np.int32),
         np.asarray(v).astype(np.int32),
         np.asarray(a_in),
@@ -240,121 +165,6 @@ def _as_batch(x: ArrayLike, item_ndim: int) -> tuple[np.ndarray, bool]:
     if a.ndim != item_ndim + 1:
         raise ValueError(f"expected {item_ndim} or {item_ndim + 1} dims, got shape {a.shape}")
     return a, False
-
-
-def _spike_lists(mask: np.ndarray) -> tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]:
-    """Set bits of ``mask`` ([R, n_in]) as (input indices, per-row counts, per-row starts)."""
-    r_idx, i_idx = np.nonzero(mask)
-    counts = np.bincount(r_idx, minlength=mask.shape[0])
-    starts = np.cumsum(counts) - counts
-    return i_idx, counts, starts
-
-
-def _padded_index(
-    i_idx: NDArray[np.intp], counts: NDArray[np.intp], starts: NDArray[np.intp], pad: int
-) -> NDArray[np.intp]:
-    """``[R, kmax]`` matrix of each row's spiking inputs, padded with ``pad`` (a zero row)."""
-    n_rows = counts.shape[0]
-    r_idx = np.repeat(np.arange(n_rows), counts)
-    idx = np.full((n_rows, int(counts.max())), pad, dtype=np.intp)
-    idx[r_idx, np.arange(i_idx.size) - starts[r_idx]] = i_idx
-    return idx
-
-
-def _gs_per_row(rows: I32, mask: np.ndarray) -> I32:
-    """One gather-and-sum per row from its exact index list (best for few, wide rows)."""
-    out = np.zeros((mask.shape[0], rows.shape[1]), dtype=np.int32)
-    i_idx, counts, starts = _spike_lists(mask)
-    for r in np.flatnonzero(counts):
-        np.add.reduce(rows.take(i_idx[starts[r] : starts[r] + counts[r]], axis=0), axis=0, out=out[r])
-    return out
-
-
-def _gs_padded(rows: I32, mask: np.ndarray) -> I32:
-    """Blocks of rows at once through a padded index matrix (best for few, narrow rows)."""
-    n_rows, n_out = mask.shape[0], rows.shape[1]
-    out = np.zeros((n_rows, n_out), dtype=np.int32)
-    i_idx, counts, starts = _spike_lists(mask)
-    if i_idx.size == 0:
-        return out
-    idx = _padded_index(i_idx, counts, starts, rows.shape[0] - 1)
-    block = max(1, _GATHER_BLOCK // idx.shape[1] // n_out)
-    for r0 in range(0, n_rows, block):
-        np.add.reduce(rows[idx[r0 : r0 + block]], axis=1, out=out[r0 : r0 + block])
-    return out
-
-
-def _gs_columns(rows: I32, mask: np.ndarray) -> I32:
-    """Many rows: add the j-th spike's weights of every row at once, for j = 0, 1, ...
-
-    Rows are sorted by spike count (descending), so the rows that still have a
-    j-th spike are a prefix and no padding is added; rows are processed in
-    blocks whose accumulator stays in cache.
-    """
-    n_rows, n_out = mask.shape[0], rows.shape[1]
-    out = np.zeros((n_rows, n_out), dtype=np.int32)
-    i_idx, counts, starts = _spike_lists(mask)
-    if i_idx.size == 0:
-        return out
-    idx = _padded_index(i_idx, counts, starts, rows.shape[0] - 1)
-    order = np.argsort(np.negative(counts), kind="stable")
-    sorted_counts = counts[order]
-    by_spike = np.ascontiguousarray(idx[order].T)  # [kmax, R]: j-th spike of each row
-    block = max(1, _COLUMN_BLOCK // n_out)
-    for r0 in range(0, n_rows, block):
-        c = sorted_counts[r0 : r0 + block]
-        k = int(c[0])
-        if k == 0:
-            break
-        active = np.add.reduce(c[np.newaxis, :] > np.arange(k)[:, np.newaxis], axis=1)
-        acc = rows.take(by_spike[0, r0 : r0 + c.size], axis=0)
-        for j in range(1, k):
-            n = int(active[j])
-            acc[:n] += rows.take(by_spike[j, r0 : r0 + n], axis=0)
-        out[order[r0 : r0 + c.size]] = acc
-    return out
-
-
-def _gather_sum_rows(rows: I32, mask: np.ndarray) -> I32:
-    """For each row r of ``mask`` ([R, n_in]), the sum of ``rows[i]`` over i where mask[r, i].
-
-    ``rows`` is ``[n_in + 1, n_out]`` with a zero last row used as padding.
-    Event-driven: the work is proportional to the number of set bits times
-    n_out. Three exact strategies, picked by shape (measured on this machine):
-    per-row lists, padded blocks, or spike-by-spike columns.
-    """
-    n_rows = mask.shape[0]
-    if n_rows == 1:
-        out = np.add.reduce(rows.take(np.flatnonzero(mask[0]), axis=0), axis=0, dtype=np.int32)
-        return out[np.newaxis]
-    if n_rows >= _COLUMNS_MIN_ROWS:
-        return _gs_columns(rows, mask)
-    if rows.shape[1] >= _PER_ROW_MIN_OUT:
-        return _gs_per_row(rows, mask)
-    return _gs_padded(rows, mask)
-
-
-def _graded_gather_sum(rows: I32, values: np.ndarray) -> I32:
-    """``values @ rows[:-1]`` for integer ``values`` ([R, n_in]), by shift-and-add.
-
-    Bit-serial: for each bit k of |value|, gather-sum the rows whose value has
-    that bit (positive minus negative values) and add it shifted left by k.
-    Accumulates in int64, then wraps to int32 as Lava's int32 ``dot`` does.
-    """
-    vals = values.astype(np.int64)
-    mag = np.abs(vals)
-    pos = vals > 0
-    neg = vals < 0
-    acc = np.zeros((vals.shape[0], rows.shape[1]), dtype=np.int64)
-    top = int(mag.max(initial=0))
-    k = 0
-    while (top >> k) > 0:
-        bit = (np.right_shift(mag, k) & 1).astype(bool)
-        part = _gather_sum_rows(rows, bit & pos).astype(np.int64)
-        part -= _gather_sum_rows(rows, bit & neg)
-        acc += np.left_shift(part, k)
-        k += 1
-    return acc.astype(np.int32)
 
 
 def apply_weight_exp(acc: I32, weight_exp: int) -> I32:
@@ -462,9 +272,8 @@ def dense_accumulate(weights: DenseWeights, spikes: ArrayLike) -> I32:
     s, added = _as_batch(spikes, 1)
     if s.shape[-1] != weights.n_in:
         raise ValueError(f"expected {weights.n_in} inputs, got shape {s.shape}")
-    if added:
-        return np.add.reduce(weights.rows.take(np.flatnonzero(s[0]), axis=0), axis=0, dtype=np.int32)
-    return _gather_sum_rows(weights.rows, s)
+    out = gather_sum_rows(weights.rows, s)
+    return out[0] if added else out
 
 
 def dense_accumulate_graded(weights: DenseWeights, values: ArrayLike) -> I32:
@@ -476,7 +285,7 @@ def dense_accumulate_graded(weights: DenseWeights, values: ArrayLike) -> I32:
     x, added = _as_batch(values, 1)
     if x.shape[-1] != weights.n_in:
         raise ValueError(f"expected {weights.n_in} inputs, got shape {x.shape}")
-    out = _graded_gather_sum(weights.rows, x)
+    out = graded_gather_sum(weights.rows, x)
     return out[0] if added else out
 
 
@@ -634,9 +443,9 @@ def conv_accumulate(cw: ConvWeights, spikes: ArrayLike, *, graded: bool = False)
     for g in range(cw.groups):
         patches = _im2col(cw, x, g)
         if graded:
-            acc = _graded_gather_sum(cw.cols[g], patches)
+            acc = graded_gather_sum(cw.cols[g], patches)
         else:
-            acc = _gather_sum_rows(cw.cols[g], patches)
+            acc = gather_sum_rows(cw.cols[g], patches)
         out[..., lo : lo + cout_g] = acc.reshape(n_b, wo, ho, cout_g)
         lo += cout_g
     out = wrap_conv(out)
@@ -910,7 +719,7 @@ class FixedPointChain:
                 else:
                     new = conv_step(prep, inp, graded=graded)
                 a_in = st.delay.push(new)
-                st.u, st.v, s = _lif_update(st.u, st.v, a_in, st.mult_u, st.mult_v, st.bias, st.vth)
+                st.u, st.v, s = lif_update(st.u, st.v, a_in, st.mult_u, st.mult_v, st.bias, st.vth)
                 if k in slot:
                     i = slot[k]
                     trace.spikes[i][t] = s

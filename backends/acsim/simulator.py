@@ -15,7 +15,7 @@ is bit-exact to Lava 0.10.0 ``fixed_pt``):
   Lava's Conv ignores its ``weight_exp``, so a Conv with ``e != 0`` is acsim's
   extension, as on Loihi, where the exponent belongs to the synapse format).
 - weight op fed counts: graded spikes, shift-and-add (``*_graded``).
-- neuron: Lava's LIF step (``_lif_update``: truncating leak, 24-bit current
+- neuron: Lava's LIF step (``kernels.lif_update``: truncating leak, 24-bit current
   wrap, clip, strict ``>``, reset to 0) with the quantizer's du, dv, vth, bias.
 - ``q @ k^T`` of spikes: AND, then count (a popcount per output).
 - counts @ spikes: select the count where the spike is 1, then sum.
@@ -62,7 +62,6 @@ from snncc.backends.acsim.counts import HardwareLayer, LayerCounts, OpCounts, Si
 from snncc.backends.acsim.fixedpoint import (
     ConvWeights,
     DenseWeights,
-    _lif_update,
     apply_weight_exp,
     conv_accumulate,
     decay_multiplier_u,
@@ -77,6 +76,7 @@ from snncc.backends.acsim.fixedpoint import (
     torch_conv_params_to_lava,
     torch_conv_weight_to_lava,
 )
+from snncc.backends.acsim.kernels import lif_update
 from snncc.diagnostics import SnnccError
 from snncc.ir.graph import Node
 from snncc.ir.ops.elementwise import ScalarAttrs
@@ -310,7 +310,7 @@ def _lif_layer(k: _NeuronConsts, a: I32, steps: set[int], voltages: I32 | None =
         if k.shift is not None:
             a_t = np.left_shift(a_t.astype(np.int32), k.shift)
         wraps += int(np.count_nonzero((a_t > 131071) | (a_t < -131072)))
-        u, v, s = _lif_update(u, v, a_t, k.mult_u, k.mult_v, k.bias, k.vth_eff)
+        u, v, s = lif_update(u, v, a_t, k.mult_u, k.mult_v, k.bias, k.vth_eff)
         spikes[t] = s
         active[t] = (a_t != 0) | s
         if voltages is not None:

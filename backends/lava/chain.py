@@ -43,6 +43,28 @@ class LavaChainResult:
     chunk_s: list[float] = field(default_factory=list)  # wall time of each run call
 
 
+def _import_lava_runtime() -> None:
+    """Import Lava's message infrastructure, which calls ``multiprocessing.set_start_method
+    ("fork")`` at import time and so fails once anything has fixed the start method --
+    numba's threading layer does, when acsim first runs a parallel kernel. Setting the
+    method Lava wants when it is already in force is harmless, so that one call is
+    let through; any other start method is an error Lava would have raised anyway."""
+    import multiprocessing
+
+    original = multiprocessing.set_start_method
+
+    def set_unless_same(method: str | None, force: bool = False) -> None:
+        if not force and multiprocessing.get_start_method(allow_none=True) == method:
+            return
+        original(method, force)
+
+    multiprocessing.set_start_method = set_unless_same  # type: ignore[assignment]
+    try:
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
+    finally:
+        multiprocessing.set_start_method = original  # type: ignore[assignment]
+
+
 def _lava_sign_mode(mode: SignMode | None) -> Any:
     if mode is None:
         return None
@@ -101,6 +123,7 @@ def run_lava_chain(
     ``num_steps``) on the same runtime: only the first pays compilation and
     start-up, so the others time the steps alone (``chunk_s``).
     """
+    _import_lava_runtime()
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.sink import RingBuffer as Sink

@@ -1,0 +1,168 @@
+"""acsim's two compiled kernels: the synapse and the neuron.
+
+The synapse: for every spiking input, add its row of weights. Nothing else.
+Why compiled: an accumulate-only simulator spends its time adding
+weight rows selected by spikes. numpy can only do that through a gather (which
+copies every selected row) and a reduction; the copy halves the memory
+bandwidth and the per-call overhead dominates small layers. A numba kernel
+adds each selected row straight into its accumulator row, SIMD-vectorised by
+LLVM, and splits the rows of a batch over the cores: 4x numpy's best
+gather-and-sum here (``benchmarks/bench_acsim.py``), still event-driven (the
+work is the number of spikes times the row length) and still integer adds
+only. int32 additions wrap exactly as numpy's do, so results are identical.
+
+The neuron: Lava 0.10.0's bit-accurate LIF step (``PyLifModelBitAcc``, FACTS.md
+sec. 3), one pass over the state instead of numpy's dozen. numba computes in
+int64, so every place where Lava's (and numpy's) int32 arithmetic wraps is
+wrapped explicitly (``_wrap32``); the only multiply is the decay by a 12-bit
+constant, isolated in ``_decay`` (state times a constant, inside the neuron --
+not an activation times a weight).
+
+Both kernels are compiled on first use and cached next to this file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+from numpy.typing import NDArray
+
+I32 = NDArray[np.int32]
+
+# The functions on the activation path (tests/test_acsim_fixedpoint.py walks them);
+# ``_decay`` is the neuron's one multiply by a constant, walked separately.
+ACTIVATION_PATH: tuple[str, ...] = ("_add_selected_rows", "gather_sum_rows", "graded_gather_sum",
+                                    "_wrap32", "_lif_kernel", "lif_update", "_as_rows")
+
+# Lava's fixed-point LIF (lava/proc/lif/models.py); fixedpoint.py documents each.
+_ACT_SHIFT = 6
+_UV_MAX = 1 << 23
+_UV_WRAP = 1 << 24
+_V_LIMIT = (1 << 23) - 1
+_DECAY_SHIFT = 12
+_I32_HALF = 1 << 31
+_U32_MASK = (1 << 32) - 1
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)  # type: ignore[misc]
+def _add_selected_rows(rows: I32, mask: NDArray[np.bool_], out: I32) -> None:  # pragma: no cover
+    """``out[r] += rows[i]`` for every set ``mask[r, i]`` (rows of ``out`` in parallel).
+
+    Each row's spiking inputs are first compacted into an index list without a
+    branch (a store, then the count advances by the mask bit): at 10% firing a
+    branch per input mispredicts on every spike, which halved the throughput.
+    """
+    n_rows, n_in = mask.shape
+    n_out = rows.shape[1]
+    for r in prange(n_rows):
+        spiking = np.empty(n_in, dtype=np.int64)
+        count = 0
+        sel = mask[r]
+        for i in range(n_in):
+            spiking[count] = i
+            count += sel[i]
+        acc = out[r]
+        for q in range(count):
+            w = rows[spiking[q]]
+            for j in range(n_out):
+                acc[j] += w[j]
+
+
+def gather_sum_rows(rows: I32, mask: np.ndarray) -> I32:
+    """For each row r of ``mask`` ([R, n_in]), the sum of ``rows[i]`` over i where mask[r, i].
+
+    ``rows`` is ``[n_in (+ 1 padding row), n_out]`` int32; only the first n_in are read.
+    """
+    m = np.ascontiguousarray(mask, dtype=np.bool_)
+    out = np.zeros((m.shape[0], rows.shape[1]), dtype=np.int32)
+    if m.shape[0] and m.shape[1]:
+        _add_selected_rows(np.ascontiguousarray(rows, dtype=np.int32), m, out)
+    return out
+
+
+def graded_gather_sum(rows: I32, values: np.ndarray) -> I32:
+    """``values @ rows[:-1]`` for integer ``values`` ([R, n_in]), by shift-and-add.
+
+    Bit-serial: for each bit k of |value|, gather-sum the rows whose value has
+    that bit (positive minus negative values) and add it shifted left by k.
+    Accumulates in int64, then wraps to int32 as Lava's int32 ``dot`` does.
+    """
+    vals = values.astype(np.int64)
+    mag = np.abs(vals)
+    pos = vals > 0
+    neg = vals < 0
+    acc = np.zeros((vals.shape[0], rows.shape[1]), dtype=np.int64)
+    top = int(mag.max(initial=0))
+    k = 0
+    while (top >> k) > 0:
+        bit = (np.right_shift(mag, k) & 1).astype(bool)
+        part = gather_sum_rows(rows, bit & pos).astype(np.int64)
+        part -= gather_sum_rows(rows, bit & neg)
+        acc += np.left_shift(part, k)
+        k += 1
+    return acc.astype(np.int32)
+
+
+@njit(cache=True, inline="always")  # type: ignore[misc]
+def _wrap32(x: int) -> int:  # pragma: no cover
+    """The int32 two's-complement value of ``x`` (what an int32 add or shift leaves)."""
+    return ((x + _I32_HALF) & _U32_MASK) - _I32_HALF
+
+
+@njit(cache=True, inline="always")  # type: ignore[misc]
+def _decay(x: int, mult: int) -> int:  # pragma: no cover
+    """``sign(p) * (|p| >> 12)`` with ``p = x * mult``: Lava's truncating decay."""
+    p = x * mult
+    return p >> _DECAY_SHIFT if p >= 0 else -((-p) >> _DECAY_SHIFT)
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)  # type: ignore[misc]
+def _lif_kernel(u: I32, v: I32, a: I32, bias: I32, mult_u: int, mult_v: int, vth: int,
+                u_out: I32, v_out: I32, s: NDArray[np.bool_]) -> None:  # pragma: no cover
+    """One LIF step over ``[M, N]`` states (rows in parallel); ``bias`` is ``[N]``."""
+    n_rows, n = u.shape
+    for r in prange(n_rows):
+        for i in range(n):
+            un = _wrap32(_decay(u[r, i], mult_u) + _wrap32(a[r, i] << _ACT_SHIFT))
+            if un > _UV_MAX:  # one conditional wrap into 24 bits, as Lava does it
+                un -= _UV_WRAP
+            if un <= -_UV_MAX:
+                un += _UV_WRAP
+            vn = _wrap32(_wrap32(_decay(v[r, i], mult_v) + un) + bias[i])
+            vn = min(max(vn, -_V_LIMIT), _V_LIMIT)
+            fire = vn > vth
+            s[r, i] = fire
+            u_out[r, i] = un
+            v_out[r, i] = 0 if fire else vn
+
+
+def _as_rows(x: np.ndarray, shape: tuple[int, ...], width: int) -> I32:
+    """``x`` as a C-contiguous int32 ``[rows, width]`` view (copying only when it must)."""
+    if x.shape != shape:
+        x = np.broadcast_to(x, shape)
+    if x.dtype != np.int32 or not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x, dtype=np.int32)  # int32 cast wraps, as Lava's channel does
+    return x.reshape(-1, width)
+
+
+def lif_update(u: I32, v: I32, a_in: np.ndarray, mult_u: int, mult_v: int, bias: I32,
+               vth_eff: int) -> tuple[I32, I32, NDArray[np.bool_]]:
+    """One LIF step with precomputed constants; returns new (u, v, spikes), shaped as u.
+
+    ``bias`` broadcasts against u (its trailing axes, or the whole shape). Lava's
+    a_in arrives through an int32 channel, so it is cast (wrapping) to int32.
+    """
+    shape = u.shape
+    b = np.asarray(bias)
+    if b.ndim > len(shape) or shape[len(shape) - b.ndim:] != b.shape:
+        b = np.broadcast_to(b, shape)
+    width = max(b.size, 1)
+    u_out = np.empty(shape, dtype=np.int32)
+    v_out = np.empty(shape, dtype=np.int32)
+    s = np.empty(shape, dtype=np.bool_)
+    if u_out.size:
+        _lif_kernel(_as_rows(u, shape, width), _as_rows(v, shape, width),
+                    _as_rows(np.asarray(a_in), shape, width), _as_rows(b, b.shape, width)[0],
+                    int(mult_u), int(mult_v), int(vth_eff), u_out.reshape(-1, width),
+                    v_out.reshape(-1, width), s.reshape(-1, width))
+    return u_out, v_out, s
