@@ -259,3 +259,18 @@ def test_conv_event_counts_equal_a_ones_kernel_convolution(stride: int, padding:
                                       stride=stride, padding=padding, dilation=dilation,
                                       groups=groups)
     assert np.array_equal(got.reshape(want.shape), want.numpy().astype(np.int64))
+
+
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 1), (2, 2, 0), (3, 1, 1)])
+def test_maxpool_of_spikes_is_torchs_maxpool(kernel: int, stride: int, padding: int) -> None:
+    x = np.random.default_rng(kernel + stride).random((3, 2, 4, 9, 7)) < 0.2
+    want = torch.nn.functional.max_pool2d(torch.from_numpy(x.reshape(6, 4, 9, 7)).float(), kernel,
+                                          stride, padding)
+    got = sim_module._maxpool_or(x, (kernel, kernel), (stride, stride),
+                                 ((padding, padding), (padding, padding)), tuple(want.shape[-2:]))
+    assert got.dtype == np.bool_
+    assert np.array_equal(got.reshape(want.shape), want.numpy() != 0)
+    counts = (x * 3).astype(np.int32)  # counts take the max
+    got_c = sim_module._maxpool_or(counts, (kernel, kernel), (stride, stride),
+                                   ((padding, padding), (padding, padding)), tuple(want.shape[-2:]))
+    assert np.array_equal(got_c.reshape(want.shape), (want * 3).numpy().astype(np.int32))

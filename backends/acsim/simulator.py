@@ -323,11 +323,11 @@ def _maxpool_or(x: np.ndarray, win: tuple[int, int], stride: tuple[int, int],
     """Max-pooling: OR of spikes (max of counts) over each window; padding never wins."""
     lead = [(0, 0) for _ in range(x.ndim - 2)]
     xp = np.pad(x, [*lead, pads[0], pads[1]])
-    views = np.lib.stride_tricks.sliding_window_view(xp, win, axis=(-2, -1))  # type: ignore[call-overload]
-    views = views[..., :: stride[0], :: stride[1], :, :][..., : out_hw[0], : out_hw[1], :, :]
-    if x.dtype == np.bool_:
-        return np.any(views, axis=(-2, -1))
-    return np.max(views, axis=(-2, -1))
+    out = np.zeros((*x.shape[:-2], *out_hw), dtype=x.dtype)
+    for a in range(win[0]):  # one strided view per window tap; max of bools is OR
+        for b in range(win[1]):
+            np.maximum(out, xp[..., a::stride[0], b::stride[1]][..., :out_hw[0], :out_hw[1]], out=out)
+    return out
 
 
 def _matmul_and_count(a: np.ndarray, b: np.ndarray) -> I32:
