@@ -86,3 +86,16 @@ def test_verifier_reports_broken_graphs() -> None:
 def test_attributes_reject_unknown_fields() -> None:
     with pytest.raises(pydantic.ValidationError):
         TransposeAttrs(dim0=0, dim1=1, dimm2=3)  # type: ignore[call-arg]
+
+
+def test_written_files_get_the_users_usual_mode(tmp_path: Path) -> None:
+    import os
+
+    from snncc.ir.serialize import atomic_write
+
+    umask = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "x.bin", b"data")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "x.bin").stat().st_mode & 0o777 == 0o644
