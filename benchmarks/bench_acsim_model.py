@@ -21,6 +21,7 @@ from spikingjelly.clock_driven import functional
 
 import snncc
 from snncc.backends.acsim import simulator
+from snncc.backends.acsim.program import Program
 from snncc.examples.digits import encode, load_digits_split
 from snncc.loading import load_model
 
@@ -36,7 +37,7 @@ def _best(fn, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]
     return best
 
 
-def _profile(program: simulator.Program, x: np.ndarray) -> dict[str, float]:
+def _profile(program: Program, x: np.ndarray) -> dict[str, float]:
     """Seconds per op kind for one batch (wraps the per-node evaluation)."""
     spent: dict[str, float] = defaultdict(float)
     original = simulator._evaluate

@@ -17,7 +17,7 @@ from spikingjelly.clock_driven.neuron import MultiStepLIFNode
 from test_acsim_fixedpoint import _called_module_functions, _multiplies
 
 import snncc
-from snncc.backends.acsim import simulator as sim_module
+from snncc.backends.acsim import datapath
 from snncc.backends.acsim.fixedpoint import (
     ConvSpec,
     DenseSpec,
@@ -26,13 +26,14 @@ from snncc.backends.acsim.fixedpoint import (
     torch_conv_params_to_lava,
     torch_conv_weight_to_lava,
 )
-from snncc.backends.acsim.simulator import run_quantized
+from snncc.backends.acsim.program import Program
+from snncc.backends.acsim.simulator import run_batch, run_quantized
 from snncc.backends.lava.chain import run_lava_chain
 from snncc.diagnostics import SnnccError
 from snncc.examples.digits import encode, load_digits_split
 from snncc.ir.ops.neurons import run_neuron
 from snncc.loading import load_model
-from snncc.passes.quantize import QuantizedGraph, quantize
+from snncc.passes.quantize import QuantizedGraph, item_shape, quantize
 
 CKPT = "examples/checkpoints/spikingformer_digits.pt"
 
@@ -99,7 +100,7 @@ def test_attention_lif_is_bit_exact_to_spikingjelly() -> None:
     _, qg, x, _ = _digits()
     [name] = [n for n in qg.neurons if "attn_attn_lif" in n]
     assert qg.neurons[name].threshold_exact
-    run, _ = sim_module.run_batch(sim_module.Program(qg), x[:, :60].numpy())
+    run, _ = run_batch(Program(qg), x[:, :60].numpy())
     node = qg.graph.nodes[name]
     counts = torch.from_numpy(np.asarray(run.values[node.inputs[0]])).float()
     ref = run_neuron(counts, node.attrs, node.opdef.charge, None)[0]  # type: ignore[attr-defined]
@@ -169,8 +170,8 @@ def test_digits_layer_matches_lava(index: int) -> None:
     step, one step later (Lava's synaptic delay)."""
     _, qg, x, _ = _digits()
     op, lif = _lava_expressible(qg)[index]
-    program = sim_module.Program(qg)
-    run, _ = sim_module.run_batch(program, x[:, :1].numpy(), record_voltage=True)
+    program = Program(qg)
+    run, _ = run_batch(program, x[:, :1].numpy(), record_voltage=True)
     spikes_in = np.asarray(run.values[qg.graph.nodes[op].inputs[0]])[:, 0]
     spec, lif_spec, lava_in, to_lava = _as_lava_layer(qg, op, lif, spikes_in)
     lava = run_lava_chain([(spec, lif_spec)], lava_in, num_steps=qg.graph.time_steps + 1)
@@ -226,17 +227,17 @@ def test_wrong_input_shape_is_a_clear_error() -> None:
 
 
 def _functions() -> dict[str, ast.FunctionDef]:
-    tree = ast.parse(inspect.getsource(sim_module))
+    tree = ast.parse(inspect.getsource(datapath))
     return {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
 
 
 def test_simulator_datapath_has_no_multiply() -> None:
     funcs = _functions()
-    assert set(sim_module.ACTIVATION_PATH) <= set(funcs)
-    for name in sim_module.ACTIVATION_PATH:
+    assert set(datapath.ACTIVATION_PATH) <= set(funcs)
+    for name in datapath.ACTIVATION_PATH:
         assert _multiplies(funcs[name]) == [], f"{name} multiplies"
         callees = _called_module_functions(funcs[name], set(funcs))
-        assert callees <= set(sim_module.ACTIVATION_PATH), f"{name} calls {callees}"
+        assert callees <= set(datapath.ACTIVATION_PATH), f"{name} calls {callees}"
 
 
 @pytest.mark.parametrize("stride,padding,dilation,groups", [(1, 1, 1, 1), (2, 0, 1, 2), (1, 2, 2, 1)])
@@ -249,11 +250,11 @@ def test_conv_event_counts_equal_a_ones_kernel_convolution(stride: int, padding:
     model = torch.nn.Sequential(conv, MultiStepLIFNode(tau=2.0))
     graph = snncc.compile(snncc.trace(model, torch.zeros(2, 1, 4, 9, 7), input_spikes=True)).graph
     qg = quantize(graph, "loihi2")
-    program = sim_module.Program(qg)
+    program = Program(qg)
     [name] = list(program.weights)
     x = (np.random.default_rng(3).random((2, 5, 4, 9, 7)) < 0.3)
     node = qg.graph.nodes[name]
-    got = sim_module._rf_counts(program.weights[name], x, (2, 5), sim_module.item_shape(node))
+    got = datapath.rf_counts(program.weights[name], x, (2, 5), item_shape(node))
     ones = torch.ones(6, 4 // groups, 3, 3, dtype=torch.float64)
     want = torch.nn.functional.conv2d(torch.from_numpy(x.reshape(10, 4, 9, 7)).double(), ones,
                                       stride=stride, padding=padding, dilation=dilation,
@@ -266,11 +267,11 @@ def test_maxpool_of_spikes_is_torchs_maxpool(kernel: int, stride: int, padding: 
     x = np.random.default_rng(kernel + stride).random((3, 2, 4, 9, 7)) < 0.2
     want = torch.nn.functional.max_pool2d(torch.from_numpy(x.reshape(6, 4, 9, 7)).float(), kernel,
                                           stride, padding)
-    got = sim_module._maxpool_or(x, (kernel, kernel), (stride, stride),
-                                 ((padding, padding), (padding, padding)), tuple(want.shape[-2:]))
+    got = datapath.maxpool_or(x, (kernel, kernel), (stride, stride),
+                               ((padding, padding), (padding, padding)), tuple(want.shape[-2:]))
     assert got.dtype == np.bool_
     assert np.array_equal(got.reshape(want.shape), want.numpy() != 0)
     counts = (x * 3).astype(np.int32)  # counts take the max
-    got_c = sim_module._maxpool_or(counts, (kernel, kernel), (stride, stride),
-                                   ((padding, padding), (padding, padding)), tuple(want.shape[-2:]))
+    got_c = datapath.maxpool_or(counts, (kernel, kernel), (stride, stride),
+                                 ((padding, padding), (padding, padding)), tuple(want.shape[-2:]))
     assert np.array_equal(got_c.reshape(want.shape), (want * 3).numpy().astype(np.int32))

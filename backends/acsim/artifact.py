@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from snncc.backends.acsim.counts import HardwareLayer
-from snncc.backends.acsim.simulator import Program, hardware_layers
+from snncc.backends.acsim.hardware import hardware_layers
+from snncc.backends.acsim.program import Program
 from snncc.diagnostics import Location, SnnccError
 from snncc.ir.serialize import atomic_write, load_graph, save_graph
 from snncc.passes.map_cores import Mapping, map_to_cores
