@@ -1,8 +1,11 @@
 """acsim's fixed-point kernels vs Lava 0.10.0 ``fixed_pt`` on the same networks.
 
-Two networks, input spikes Bernoulli(p=0.1) every step:
-  * one Dense 1024x1024 + LIF layer, 1,000 steps;
-  * a chain of 30 Dense 256x256 + LIF layers, 1,000 steps.
+The networks of the issue and of FACTS.md sec. 3, input spikes Bernoulli(p=0.1)
+every step:
+  * one Dense 1024x1024 + LIF layer;
+  * a chain of 30 Dense 256x256 + LIF layers;
+  * 2 Dense 4096x4096 + LIF layers (smaller batches: its inputs are large);
+  * one 3x3 Conv 32x32x16 -> 16 + LIF (padding 1).
 LIF thresholds are calibrated layer by layer so that every layer fires about
 10% of the time (a chain that dies out or saturates measures nothing).
 
@@ -33,10 +36,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snncc.backends.acsim.fixedpoint import DenseSpec, FixedPointChain, LifSpec
+from snncc.backends.acsim.fixedpoint import ConvSpec, DenseSpec, FixedPointChain, LifSpec
 from snncc.backends.lava import run_lava_chain
 
-Layers = list[tuple[DenseSpec, LifSpec]]
+Layers = list[tuple[DenseSpec | ConvSpec, LifSpec]]
 
 RATE = 0.1
 DU, DV = 3000, 800
@@ -53,20 +56,20 @@ class Row:
     note: str = ""
 
 
-def _calibrate(weights: list[np.ndarray], x: np.ndarray, rate: float) -> Layers:
+def _calibrate(synapses: list[DenseSpec | ConvSpec], x: np.ndarray, rate: float) -> Layers:
     """Pick each layer's vth (binary search) so that it fires at about ``rate``."""
     layers: Layers = []
     inp = x
-    for w in weights:
+    for syn in synapses:
         lo, hi = 1, (1 << 17) - 1
         while lo < hi:
             mid = (lo + hi) // 2
-            spec = [(DenseSpec(weights=w), LifSpec(du=DU, dv=DV, vth=mid))]
+            spec = [(syn, LifSpec(du=DU, dv=DV, vth=mid))]
             if FixedPointChain(spec).run(inp, record_state=False).spikes[0].mean() > rate:
                 lo = mid + 1
             else:
                 hi = mid
-        layer = (DenseSpec(weights=w), LifSpec(du=DU, dv=DV, vth=lo))
+        layer = (syn, LifSpec(du=DU, dv=DV, vth=lo))
         inp = FixedPointChain([layer]).run(inp, record_state=False).spikes[0]
         layers.append(layer)
     return layers
@@ -74,9 +77,19 @@ def _calibrate(weights: list[np.ndarray], x: np.ndarray, rate: float) -> Layers:
 
 def _network(n_layers: int, width: int, n_in: int, seed: int) -> Layers:
     rng = np.random.default_rng(seed)
-    weights = [rng.integers(-100, 156, (width, n_in if k == 0 else width)) for k in range(n_layers)]
+    synapses: list[DenseSpec | ConvSpec] = [
+        DenseSpec(weights=rng.integers(-100, 156, (width, n_in if k == 0 else width)))
+        for k in range(n_layers)]
     x_cal = rng.random((200, n_in)) < RATE
-    return _calibrate(weights, x_cal, RATE)
+    return _calibrate(synapses, x_cal, RATE)
+
+
+def _conv_network(seed: int) -> Layers:
+    """FACTS.md's 32x32x16 -> 16 3x3 Conv + LIF (Lava layout: (W, H, C))."""
+    rng = np.random.default_rng(seed)
+    conv = ConvSpec(weight=rng.integers(-100, 156, (16, 3, 3, 16)), input_shape=(32, 32, 16),
+                    padding=(1, 1))
+    return _calibrate([conv], rng.random((100, 32, 32, 16)) < RATE, RATE)
 
 
 def _time_acsim(layers: Layers, x: np.ndarray) -> tuple[float, int, np.ndarray]:
@@ -99,9 +112,9 @@ def _bench_network(
     seed: int,
 ) -> tuple[list[Row], float]:
     rng = np.random.default_rng(seed + 1)
-    n_in = layers[0][0].in_shape[0]
+    in_shape = layers[0][0].in_shape
     rows: list[Row] = []
-    x = rng.random((steps, n_in)) < RATE
+    x = rng.random((steps, *in_shape)) < RATE
 
     # acsim, one sample, full length (its spikes are the reference for Lava's)
     dt, events, spikes_last = _time_acsim(layers, x)
@@ -114,7 +127,7 @@ def _bench_network(
     for b in batches:
         if b == 1:
             continue
-        xb = rng.random((batch_steps, b, n_in)) < RATE
+        xb = rng.random((batch_steps, b, *in_shape)) < RATE
         dtb, evb, spk_b = _time_acsim(layers, xb)
         lone = FixedPointChain(layers).run(xb[:, 0], record_state=False, record_layers=[-1]).spikes[0]
         ok = bool((spk_b[:, 0] == lone).all())
@@ -176,16 +189,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"Lava: {args.lava_steps} steps, time per step from the last 90% (start-up excluded), "
           f"extrapolated; acsim: {args.steps} steps alone, {args.batch_steps} steps per batch")
     t0 = time.perf_counter()
+    small = [b for b in batches if b <= 64]
     nets = [
-        ("dense 1024x1024 + LIF", _network(1, 1024, 1024, args.seed)),
-        (f"{args.chain_layers} x dense 256 + LIF", _network(args.chain_layers, 256, 256, args.seed + 7)),
+        ("dense 1024x1024 + LIF", _network(1, 1024, 1024, args.seed), batches),
+        (f"{args.chain_layers} x dense 256 + LIF", _network(args.chain_layers, 256, 256, args.seed + 7),
+         batches),
+        ("2 x dense 4096 + LIF", _network(2, 4096, 4096, args.seed + 11), small),
+        ("conv 32x32x16 -> 16 3x3 + LIF", _conv_network(args.seed + 13), small),
     ]
     print(f"(networks built and calibrated in {time.perf_counter() - t0:.1f} s)")
     rows: list[Row] = []
     lava_ref: dict[str, float] = {}
-    for name, layers in nets:
+    for name, layers, net_batches in nets:
         r, lava_per_step = _bench_network(
-            name, layers, steps=args.steps, lava_steps=args.lava_steps, batches=batches,
+            name, layers, steps=args.steps, lava_steps=args.lava_steps, batches=net_batches,
             batch_steps=args.batch_steps, lava=not args.no_lava, seed=args.seed,
         )
         rows.extend(r)
