@@ -376,14 +376,13 @@ def test_chain_counts_synaptic_events_and_records_chosen_layers() -> None:
     last = FixedPointChain(layers).run(x, record_state=False, record_layers=[-1])
     assert last.layers == [1] and len(last.spikes) == 1 and last.v == []
     assert (last.spikes[0] == full.spikes[1]).all()
-    # oracle for the count: each spiking input times the outputs it is wired to
-    cw = prepare_conv_weights(conv.weight, conv.input_shape, padding=conv.padding)
-    one = np.zeros((5, 4, 2), np.int64)
-    fan = np.zeros((5, 4, 2), np.int64)
-    for i in np.ndindex(5, 4, 2):
-        one[...] = 0
-        one[i] = 1
-        # positions whose receptive field holds input i, times the 3 output channels
-        fan[i] = int(fp._im2col(cw, one[np.newaxis].astype(bool), 0).sum()) * 3
+    # oracle for the count: each spiking input times the outputs it is wired to, i.e.
+    # the output positions whose receptive field holds it (PyTorch: the transposed
+    # convolution of an all-ones map with an all-ones kernel), times 3 output channels
+    reach = torch.nn.functional.conv_transpose2d(
+        torch.ones(1, 1, *conv.out_shape[:2], dtype=torch.float64),
+        torch.ones(1, 2, 3, 3, dtype=torch.float64), padding=1)
+    assert reach.shape == (1, 2, 5, 4)  # [N, C, W, H]: Lava's (W, H, C) input
+    fan = reach[0].permute(1, 2, 0).numpy().astype(np.int64) * 3  # (W, H, C)
     expected = int((x * fan).sum()) + int(full.spikes[0].sum()) * 7
     assert full.synaptic_events == last.synaptic_events == expected

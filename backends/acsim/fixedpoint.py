@@ -44,7 +44,13 @@ from enum import Enum
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from snncc.backends.acsim.kernels import gather_sum_rows, graded_gather_sum, lif_update
+from snncc.backends.acsim.kernels import (
+    bit_serial,
+    gather_sum_rows,
+    graded_gather_sum,
+    lif_update,
+    scatter_sum_rows,
+)
 
 I32 = NDArray[np.int32]
 Bools = NDArray[np.bool_]
@@ -75,7 +81,6 @@ ACTIVATION_PATH: tuple[str, ...] = (
     "dense_step",
     "conv_accumulate",
     "conv_step",
-    "_im2col",
     "_as_batch",
     "wrap_conv",
 )
@@ -311,11 +316,10 @@ def _pair(x: int | Sequence[int]) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class ConvWeights:
-    """A Lava Conv, prepared: one im2col gather and one weight table per group.
+    """A Lava Conv, prepared: per group, a weight table and each input's fan-out.
 
-    ``gather[g]`` is ``[P, K]``: for each output position (x-major, like
-    Lava's (W, H) layout) the flat indices into the padded input of its K
-    receptive-field inputs of group g, ordered (tap x, tap y, channel).
+    Output positions P are x-major, like Lava's (W, H) layout; a receptive
+    field's K inputs of group g are ordered (tap x, tap y, channel).
     ``cols[g]`` is ``[K + 1, C_out/groups]``: the weight each of those inputs
     contributes (the flipped kernel: Lava computes a true convolution), plus
     a zero padding row.
@@ -325,9 +329,16 @@ class ConvWeights:
     output_shape: tuple[int, int, int]
     padding: tuple[int, int]
     groups: int
-    gather: tuple[NDArray[np.intp], ...]
     cols: tuple[I32, ...]
+    # Per group, each input's synapses as CSR lists (ptr, output position, row of cols):
+    # a spike is delivered by walking its own list (event-driven fan-out).
+    fan_out: tuple[tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32]], ...]
     fanout: NDArray[np.int64]  # (W, H, C): synapses each input reaches (for event counts)
+
+    @property
+    def positions(self) -> int:
+        """Output positions (W x H)."""
+        return self.output_shape[0] * self.output_shape[1]
 
 
 def conv_output_shape(
@@ -403,19 +414,34 @@ def prepare_conv_weights(
         output_shape=out_shape,
         padding=p,
         groups=groups,
-        gather=tuple(gathers),
         cols=tuple(cols),
+        fan_out=tuple(_fan_out_lists(idx, (wi, hi, c_in), p) for idx in gathers),
         fanout=np.ascontiguousarray(fanout),
     )
 
 
-def _im2col(cw: ConvWeights, x: np.ndarray, group: int) -> np.ndarray:
-    """Gather each output position's receptive field: ``[B, W, H, C] -> [B * P, K]``."""
-    px, py = cw.padding
-    padded = np.pad(x, ((0, 0), (px, px), (py, py), (0, 0)))
-    flat = padded.reshape(padded.shape[0], -1)
-    patches = flat[:, cw.gather[group]]  # [B, P, K]
-    return patches.reshape(-1, patches.shape[-1])
+def _fan_out_lists(gather: NDArray[np.intp], input_shape: tuple[int, int, int],
+                   padding: tuple[int, int]
+                   ) -> tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32]]:
+    """Invert a receptive-field table (``gather`` [P, K]: padded-input index of each
+    output position's K inputs) into each real input's synapses, as CSR lists:
+    input i reaches output ``dst[e]`` through weight row ``src[e]`` for
+    ``ptr[i] <= e < ptr[i + 1]``. Padding inputs never spike and are dropped."""
+    wi, hi, c_in = input_shape
+    n_pos, k = gather.shape
+    hp = hi + 2 * padding[1]
+    flat = gather.reshape(-1)
+    x = flat // (hp * c_in) - padding[0]
+    y = (flat // c_in) % hp - padding[1]
+    c = flat % c_in
+    real = (x >= 0) & (x < wi) & (y >= 0) & (y < hi)
+    inp = ((x * hi + y) * c_in + c)[real]
+    order = np.argsort(inp, kind="stable")
+    ptr = np.zeros(wi * hi * c_in + 1, dtype=np.int64)
+    np.cumsum(np.bincount(inp, minlength=wi * hi * c_in), out=ptr[1:])
+    dst = np.repeat(np.arange(n_pos, dtype=np.int32), k)[real][order]
+    src = np.tile(np.arange(k, dtype=np.int32), n_pos)[real][order]
+    return ptr, np.ascontiguousarray(dst), np.ascontiguousarray(src)
 
 
 def wrap_conv(acc: I32) -> I32:
@@ -426,26 +452,26 @@ def wrap_conv(acc: I32) -> I32:
 def conv_accumulate(cw: ConvWeights, spikes: ArrayLike, *, graded: bool = False) -> I32:
     """Lava Conv's output for input ``(W, H, C)`` or ``[B, W, H, C]``, wrapped to 24 bits.
 
-    Binary: for each output position, the sum of the weights of the spiking
-    inputs in its receptive field (an integer im2col gather, then the same
-    gather-and-sum as Dense). Graded: shift-and-add over the payload bits.
+    Binary: each spiking input adds its weights to the output positions it
+    reaches (event-driven fan-out: the work is the spikes times their
+    synapses). Graded: shift-and-add over the payload bits.
     """
     x, added = _as_batch(spikes, 3)
     if tuple(x.shape[1:]) != cw.input_shape:
         raise ValueError(f"expected input {cw.input_shape}, got {x.shape}")
-    if not graded:
-        x = x.astype(bool)
     n_b = x.shape[0]
+    flat = x.reshape(n_b, -1)  # (W, H, C) in C order: the fan-out lists' input index
     wo, ho, c_out = cw.output_shape
     out = np.empty((n_b, wo, ho, c_out), dtype=np.int32)
     cout_g = c_out // cw.groups
     lo = 0
     for g in range(cw.groups):
-        patches = _im2col(cw, x, g)
-        if graded:
-            acc = graded_gather_sum(cw.cols[g], patches)
-        else:
-            acc = gather_sum_rows(cw.cols[g], patches)
+        fan_out, table = cw.fan_out[g], cw.cols[g]
+
+        def deliver(mask: np.ndarray, fan_out: tuple = fan_out, table: I32 = table) -> I32:
+            return scatter_sum_rows(fan_out, table, mask, cw.positions)
+
+        acc = bit_serial(deliver, flat) if graded else deliver(flat != 0)
         out[..., lo : lo + cout_g] = acc.reshape(n_b, wo, ho, cout_g)
         lo += cout_g
     out = wrap_conv(out)

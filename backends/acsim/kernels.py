@@ -23,6 +23,8 @@ Both kernels are compiled on first use and cached next to this file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
@@ -32,6 +34,7 @@ I32 = NDArray[np.int32]
 # The functions on the activation path (tests/test_acsim_fixedpoint.py walks them);
 # ``_decay`` is the neuron's one multiply by a constant, walked separately.
 ACTIVATION_PATH: tuple[str, ...] = ("_add_selected_rows", "gather_sum_rows", "graded_gather_sum",
+                                    "_scatter_selected_rows", "scatter_sum_rows", "bit_serial",
                                     "_wrap32", "_lif_kernel", "lif_update", "_as_rows")
 
 # Lava's fixed-point LIF (lava/proc/lif/models.py); fixedpoint.py documents each.
@@ -80,27 +83,71 @@ def gather_sum_rows(rows: I32, mask: np.ndarray) -> I32:
     return out
 
 
-def graded_gather_sum(rows: I32, values: np.ndarray) -> I32:
-    """``values @ rows[:-1]`` for integer ``values`` ([R, n_in]), by shift-and-add.
-
-    Bit-serial: for each bit k of |value|, gather-sum the rows whose value has
-    that bit (positive minus negative values) and add it shifted left by k.
-    Accumulates in int64, then wraps to int32 as Lava's int32 ``dot`` does.
-    """
+def bit_serial(accumulate: Callable[[NDArray[np.bool_]], I32], values: np.ndarray) -> I32:
+    """Graded spikes by shift-and-add: ``accumulate`` sums the weights of a binary mask;
+    for each bit k of |value| it runs on the values with that bit (positive minus
+    negative ones) and the result is added shifted left by k. Accumulates in int64,
+    then wraps to int32 as Lava's int32 ``dot`` does."""
     vals = values.astype(np.int64)
     mag = np.abs(vals)
     pos = vals > 0
     neg = vals < 0
-    acc = np.zeros((vals.shape[0], rows.shape[1]), dtype=np.int64)
+    acc: NDArray[np.int64] | None = None
     top = int(mag.max(initial=0))
     k = 0
     while (top >> k) > 0:
         bit = (np.right_shift(mag, k) & 1).astype(bool)
-        part = gather_sum_rows(rows, bit & pos).astype(np.int64)
-        part -= gather_sum_rows(rows, bit & neg)
-        acc += np.left_shift(part, k)
+        part = accumulate(bit & pos).astype(np.int64)
+        part -= accumulate(bit & neg)
+        acc = np.left_shift(part, k) if acc is None else acc + np.left_shift(part, k)
         k += 1
+    if acc is None:
+        return accumulate(np.zeros(values.shape, dtype=bool))
     return acc.astype(np.int32)
+
+
+def graded_gather_sum(rows: I32, values: np.ndarray) -> I32:
+    """``values @ rows[:-1]`` for integer ``values`` ([R, n_in]), bit-serially."""
+    return bit_serial(lambda mask: gather_sum_rows(rows, mask), values)
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)  # type: ignore[misc]
+def _scatter_selected_rows(ptr: NDArray[np.int64], dst: NDArray[np.int32],
+                           src: NDArray[np.int32], table: I32, mask: NDArray[np.bool_],
+                           out: I32) -> None:  # pragma: no cover
+    """For every set ``mask[b, i]`` and every synapse e of input i (``ptr[i] <= e <
+    ptr[i + 1]``): ``out[b, dst[e]] += table[src[e]]`` (samples in parallel)."""
+    n_b, n_in = mask.shape
+    n_out = table.shape[1]
+    for b in prange(n_b):
+        spiking = np.empty(n_in, dtype=np.int64)
+        count = 0
+        sel = mask[b]
+        for i in range(n_in):
+            spiking[count] = i
+            count += sel[i]
+        acc = out[b]
+        for q in range(count):
+            i = spiking[q]
+            for e in range(ptr[i], ptr[i + 1]):
+                row = acc[dst[e]]
+                w = table[src[e]]
+                for j in range(n_out):
+                    row[j] += w[j]
+
+
+def scatter_sum_rows(fan_out: tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32]],
+                     table: I32, mask: np.ndarray, n_dst: int) -> I32:
+    """Event-driven fan-out, as a neuromorphic core delivers a spike: each spiking input
+    ``i`` of ``mask`` ([B, n_in]) adds ``table[src]`` to output row ``dst`` for each
+    of its synapses in the CSR lists ``fan_out = (ptr, dst, src)``. Returns
+    ``[B, n_dst, n_out]``."""
+    m = np.ascontiguousarray(mask, dtype=np.bool_)
+    out = np.zeros((m.shape[0], n_dst, table.shape[1]), dtype=np.int32)
+    if m.size:
+        ptr, dst, src = fan_out
+        _scatter_selected_rows(ptr, dst, src, table, m, out)
+    return out
 
 
 @njit(cache=True, inline="always")  # type: ignore[misc]
