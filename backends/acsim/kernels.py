@@ -71,15 +71,16 @@ def _add_selected_rows(rows: I32, mask: NDArray[np.bool_], out: I32) -> None:  #
                 acc[j] += w[j]
 
 
-def gather_sum_rows(rows: I32, mask: np.ndarray) -> I32:
+def gather_sum_rows(rows: NDArray[np.int16] | I32, mask: np.ndarray) -> I32:
     """For each row r of ``mask`` ([R, n_in]), the sum of ``rows[i]`` over i where mask[r, i].
 
-    ``rows`` is ``[n_in (+ 1 padding row), n_out]`` int32; only the first n_in are read.
+    ``rows`` is ``[n_in (+ 1 padding row), n_out]`` of int16 or int32 (sums are int32,
+    wrapping as int32 adds do); only the first n_in rows are read.
     """
     m = np.ascontiguousarray(mask, dtype=np.bool_)
     out = np.zeros((m.shape[0], rows.shape[1]), dtype=np.int32)
     if m.shape[0] and m.shape[1]:
-        _add_selected_rows(np.ascontiguousarray(rows, dtype=np.int32), m, out)
+        _add_selected_rows(np.ascontiguousarray(rows), m, out)
     return out
 
 
@@ -106,7 +107,7 @@ def bit_serial(accumulate: Callable[[NDArray[np.bool_]], I32], values: np.ndarra
     return acc.astype(np.int32)
 
 
-def graded_gather_sum(rows: I32, values: np.ndarray) -> I32:
+def graded_gather_sum(rows: NDArray[np.int16] | I32, values: np.ndarray) -> I32:
     """``values @ rows[:-1]`` for integer ``values`` ([R, n_in]), bit-serially."""
     return bit_serial(lambda mask: gather_sum_rows(rows, mask), values)
 
