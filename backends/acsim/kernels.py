@@ -33,7 +33,7 @@ I32 = NDArray[np.int32]
 
 # The functions on the activation path (tests/test_acsim_fixedpoint.py walks them);
 # ``_decay`` is the neuron's one multiply by a constant, walked separately.
-ACTIVATION_PATH: tuple[str, ...] = ("_add_selected_rows", "gather_sum_rows", "graded_gather_sum",
+ACTIVATION_PATH: tuple[str, ...] = ("_spiking", "_add_selected_rows", "gather_sum_rows", "graded_gather_sum",
                                     "_scatter_selected_rows", "scatter_sum_rows", "bit_serial",
                                     "_wrap32", "_lif_kernel", "lif_update", "_as_rows")
 
@@ -47,23 +47,28 @@ _I32_HALF = 1 << 31
 _U32_MASK = (1 << 32) - 1
 
 
+@njit(cache=True, inline="always")  # type: ignore[misc]
+def _spiking(sel: NDArray[np.bool_]) -> tuple[NDArray[np.int64], int]:  # pragma: no cover
+    """The indices of the set entries of ``sel`` (the first ``count`` of the array).
+
+    Compacted without a branch (a store, then the count advances by the mask
+    bit): at 10% firing a branch per input mispredicts on every spike, which
+    halved the throughput.
+    """
+    spiking = np.empty(sel.shape[0], dtype=np.int64)
+    count = 0
+    for i in range(sel.shape[0]):
+        spiking[count] = i
+        count += sel[i]
+    return spiking, count
+
+
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)  # type: ignore[misc]
 def _add_selected_rows(rows: I32, mask: NDArray[np.bool_], out: I32) -> None:  # pragma: no cover
-    """``out[r] += rows[i]`` for every set ``mask[r, i]`` (rows of ``out`` in parallel).
-
-    Each row's spiking inputs are first compacted into an index list without a
-    branch (a store, then the count advances by the mask bit): at 10% firing a
-    branch per input mispredicts on every spike, which halved the throughput.
-    """
-    n_rows, n_in = mask.shape
+    """``out[r] += rows[i]`` for every set ``mask[r, i]`` (rows of ``out`` in parallel)."""
     n_out = rows.shape[1]
-    for r in prange(n_rows):
-        spiking = np.empty(n_in, dtype=np.int64)
-        count = 0
-        sel = mask[r]
-        for i in range(n_in):
-            spiking[count] = i
-            count += sel[i]
+    for r in prange(mask.shape[0]):
+        spiking, count = _spiking(mask[r])
         acc = out[r]
         for q in range(count):
             w = rows[spiking[q]]
@@ -118,15 +123,9 @@ def _scatter_selected_rows(ptr: NDArray[np.int64], dst: NDArray[np.int32],
                            out: I32) -> None:  # pragma: no cover
     """For every set ``mask[b, i]`` and every synapse e of input i (``ptr[i] <= e <
     ptr[i + 1]``): ``out[b, dst[e]] += table[src[e]]`` (samples in parallel)."""
-    n_b, n_in = mask.shape
     n_out = table.shape[1]
-    for b in prange(n_b):
-        spiking = np.empty(n_in, dtype=np.int64)
-        count = 0
-        sel = mask[b]
-        for i in range(n_in):
-            spiking[count] = i
-            count += sel[i]
+    for b in prange(mask.shape[0]):
+        spiking, count = _spiking(mask[b])
         acc = out[b]
         for q in range(count):
             i = spiking[q]
