@@ -107,7 +107,7 @@ def hardware_layers(program: Program) -> list[HardwareLayer]:
     return out
 
 
-def _per_step(x: np.ndarray | None, time_first: bool, steps: int, neurons: int
+def per_step(x: np.ndarray | None, time_first: bool, steps: int, neurons: int
               ) -> NDArray[np.int64]:
     """Totals over the batch as ``[T, N]``: ``[T, B, *item]`` per step, or ``[B, *item]``
     (a value computed once, after the run) at the last step; zeros when absent."""
@@ -135,13 +135,13 @@ def count_batch(program: Program, layers: list[HardwareLayer], run: _Run) -> Sim
         received = run.received.get(src)
         if received is None and program.qg.categories[src] in (Cat.SPIKE, Cat.COUNT):
             received = (run.values[src] != 0).astype(np.int32)
-        sops = _per_step(received, time_first, T, layer.neurons)
+        sops = per_step(received, time_first, T, layer.neurons)
         if layer.kind == "neuron":
-            spikes = _per_step(run.spikes[n.name], True, T, layer.neurons)
-            active = _per_step(run.active[n.name], True, T, layer.neurons)
+            spikes = per_step(run.spikes[n.name], True, T, layer.neurons)
+            active = per_step(run.active[n.name], True, T, layer.neurons)
         else:
             spikes = np.zeros_like(sops)
-            active = _per_step(received != 0 if received is not None else None, time_first, T,
+            active = per_step(received != 0 if received is not None else None, time_first, T,
                                layer.neurons)
         steps = program.schedule.get(n.name) if layer.kind == "neuron" else None
         executed = None if steps is None else np.isin(np.arange(T), list(steps))

@@ -32,9 +32,13 @@ Timing: layers are *time-aligned* here -- a spike at step t reaches the next
 neuron at step t. Lava's Dense and Conv send last step's buffer, so each
 synapse layer of a chain adds one step of delay: layer k of a Lava chain shows
 at step t + k what acsim shows at step t (for T + depth steps with zero input
-after T). That is a pure shift for chains, and ``tests/test_acsim_simulator.py``
-checks it against real Lava; for graphs with residual paths of different depth
-Lava would need matching delays, which acsim's aligned semantics presuppose.
+after T). That is a pure shift for a chain, but for the bias: Lava's LIF also
+adds its bias on the step before its first input arrives, which acsim's
+aligned layers do not have (``tests/test_acsim_simulator.py`` cancels it with
+an initial ``v = -bias * 4096 / (4096 - dv)`` and then finds every
+Lava-expressible layer of the digits model identical to Lava, spikes and
+voltages). Graphs with residual paths of different depth would need matching
+delays on Lava, which acsim's aligned semantics presuppose.
 
 The prune-timesteps schedule (``graph.meta["schedule"]``) is honoured: a
 skipped step of a weight op or product does no work and holds zeros (its bias
@@ -68,7 +72,7 @@ from snncc.backends.acsim.datapath import (
     time_mask,
     to_domain,
 )
-from snncc.backends.acsim.hardware import _per_step, count_batch, hardware_layers, merge_counts
+from snncc.backends.acsim.hardware import per_step, count_batch, hardware_layers, merge_counts
 from snncc.backends.acsim.kernels import I32
 from snncc.backends.acsim.program import Program
 from snncc.diagnostics import SnnccError
@@ -181,7 +185,7 @@ def _weight_op(program: Program, node: Node, run: _Run) -> np.ndarray:
     acc = _on_steps(steps, lambda v: chip_weight_op(cw, v, v.shape[:len(lead)], out_item), x)
     rf = _on_steps(steps, lambda v: rf_counts(cw, v, v.shape[:len(lead)], out_item), x)
     run.received[node.name] = rf
-    run.op_sops[node.name] = _per_step(rf, node.type.layout == Layout.TIME, program.graph.time_steps,
+    run.op_sops[node.name] = per_step(rf, node.type.layout == Layout.TIME, program.graph.time_steps,
                                        int(np.prod(out_item))).sum(axis=1)
     return acc
 
