@@ -72,7 +72,7 @@ from snncc.backends.acsim.datapath import (
     time_mask,
     to_domain,
 )
-from snncc.backends.acsim.hardware import per_step, count_batch, hardware_layers, merge_counts
+from snncc.backends.acsim.hardware import count_batch, hardware_layers, merge_counts, per_step
 from snncc.backends.acsim.kernels import I32
 from snncc.backends.acsim.program import Program
 from snncc.diagnostics import SnnccError
