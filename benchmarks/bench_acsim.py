@@ -36,7 +36,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snncc.backends.acsim.fixedpoint import ConvSpec, DenseSpec, FixedPointChain, LifSpec
+from snncc.backends.acsim.chain import (
+    ConvSpec,
+    DenseSpec,
+    FixedPointChain,
+    LifSpec,
+)
 from snncc.backends.lava import run_lava_chain
 
 Layers = list[tuple[DenseSpec | ConvSpec, LifSpec]]

@@ -16,13 +16,15 @@ import torch
 
 from snncc.backends.acsim import fixedpoint as fp
 from snncc.backends.acsim import kernels
-from snncc.backends.acsim.fixedpoint import (
+from snncc.backends.acsim.chain import (
     ConvSpec,
     DenseSpec,
     FixedPointChain,
     LifSpec,
-    SignMode,
     SynapseDelay,
+)
+from snncc.backends.acsim.fixedpoint import (
+    SignMode,
     conv_accumulate,
     dense_accumulate,
     dense_accumulate_graded,

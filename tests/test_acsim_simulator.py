@@ -18,10 +18,12 @@ from test_acsim_fixedpoint import _called_module_functions, _multiplies
 
 import snncc
 from snncc.backends.acsim import datapath
-from snncc.backends.acsim.fixedpoint import (
+from snncc.backends.acsim.chain import (
     ConvSpec,
     DenseSpec,
     LifSpec,
+)
+from snncc.backends.acsim.fixedpoint import (
     nchw_to_lava,
     torch_conv_params_to_lava,
     torch_conv_weight_to_lava,

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from snncc.backends.acsim.fixedpoint import (
+from snncc.backends.acsim.chain import (
     ConvSpec,
     DenseSpec,
     FixedPointChain,
     LifSpec,
+)
+from snncc.backends.acsim.fixedpoint import (
     SignMode,
 )
 from snncc.backends.lava import run_lava_chain

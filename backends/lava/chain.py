@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from snncc.backends.acsim.fixedpoint import DenseSpec, LifSpec, SignMode, SynSpec
+from snncc.backends.acsim.chain import (
+    DenseSpec,
+    LifSpec,
+    SynSpec,
+)
+from snncc.backends.acsim.fixedpoint import (
+    SignMode,
+)
 
 
 @dataclass
