@@ -225,6 +225,20 @@ def test_wrong_input_shape_is_a_clear_error() -> None:
     assert e.value.diagnostic.code == "SNN-SIM002"
 
 
+def test_non_finite_or_non_spike_inputs_are_refused() -> None:
+    _, qg, x, _ = _digits()
+    bad = x[:, :3].clone()
+    bad[1, 2, 0, 4, 5] = float("nan")
+    with pytest.raises(SnnccError, match=r"NaN or infinity \(first at index \(1, 2, 0, 4, 5\)\)"):
+        run_quantized(qg, bad)
+    model = _DenseLif(6, 4).eval()
+    graph = snncc.compile(snncc.trace(model, torch.zeros(3, 1, 6), input_spikes=True)).graph
+    spiking = quantize(graph, "loihi2")
+    with pytest.raises(SnnccError, match="other than 0 and 1"):
+        run_quantized(spiking, np.full((3, 2, 6), 0.5, dtype=np.float32))
+    assert run_quantized(spiking, np.ones((3, 2, 6), dtype=np.float32)).counts.batch == 2
+
+
 # ------------------------------------------------------- no multiply ----
 
 

@@ -316,6 +316,20 @@ def _check_inputs(program: Program, inputs: np.ndarray) -> None:
             f"[T={want[0]}, B, {', '.join(str(d) for d in want[2:])}]",
             hint=f"give a tensor of shape ({want[0]}, B, {', '.join(str(d) for d in want[2:])}); "
                  "any batch size B works")
+    if not np.issubdtype(inputs.dtype, np.number) and inputs.dtype != np.bool_:
+        raise SnnccError("SNN-SIM003", f"inputs have dtype {inputs.dtype}, not numbers",
+                         hint="give a float (or, for spiking inputs, 0/1) tensor")
+    if np.issubdtype(inputs.dtype, np.floating) and not np.isfinite(inputs).all():
+        bad = np.argwhere(~np.isfinite(inputs))[0]
+        raise SnnccError("SNN-SIM003", f"inputs hold NaN or infinity (first at index "
+                         f"{tuple(int(i) for i in bad)})",
+                         hint="clean or re-encode the inputs; acsim cannot quantize them")
+    spiking = program.qg.categories[program.graph.inputs[0]] == Cat.SPIKE
+    if spiking and inputs.dtype != np.bool_ and not np.isin(inputs, (0, 1)).all():
+        raise SnnccError("SNN-SIM003", "the model takes spikes, but the inputs hold values "
+                         "other than 0 and 1",
+                         hint="encode the inputs as spikes (0/1), or trace the model with "
+                              "input_spikes=False to feed analog values")
 
 
 def run_batch(program: Program, inputs: np.ndarray, *, record_voltage: bool = False
