@@ -111,6 +111,14 @@ def compile(
     return result
 
 
+def _compiled(compiled: CompiledModel | CompileResult) -> CompiledModel:
+    if isinstance(compiled, CompileResult):
+        if compiled.compiled is None:
+            raise TypeError("compile with target='acsim' to simulate or estimate")
+        return compiled.compiled
+    return compiled
+
+
 def simulate(
     compiled: CompiledModel | CompileResult,
     inputs: torch.Tensor | np.ndarray,
@@ -120,13 +128,11 @@ def simulate(
 ) -> SimResult:
     """Run inputs ``[T, B, ...]`` through acsim: outputs, predictions, spikes per
     layer and every event counted (price them with :func:`estimate`)."""
-    if isinstance(compiled, CompileResult):
-        if compiled.compiled is None:
-            raise TypeError("compile with target='acsim' to simulate")
-        compiled = compiled.compiled
-    return run_quantized(compiled.program, inputs, batch_size=batch_size, progress=progress)
+    return run_quantized(_compiled(compiled).program, inputs, batch_size=batch_size,
+                         progress=progress)
 
 
-def estimate(compiled: CompiledModel, result: SimResult) -> CostReport:
+def estimate(compiled: CompiledModel | CompileResult, result: SimResult) -> CostReport:
     """Latency and energy of one inference on the compiled target, from a run's counts."""
-    return estimate_costs(result.counts, compiled.layers, compiled.mapping, compiled.target)
+    c = _compiled(compiled)
+    return estimate_costs(result.counts, c.layers, c.mapping, c.target)
