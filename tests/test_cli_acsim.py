@@ -121,3 +121,19 @@ def test_model_that_does_not_fit_the_target_exits_2(tmp_path: Path) -> None:
     assert r.returncode == 2, r.stderr
     assert "SNN-MAP001" in r.stderr and "fan-in" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
+
+
+def test_formats_acsim_cannot_hold_are_refused(tmp_path: Path) -> None:
+    """A target asking for 14-bit weights would be quantized for numbers that Lava's
+    Dense (and so acsim) clips to 8 bits: refused, with every field named."""
+    text = Path("snncc/targets/loihi2.yaml").read_text()
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(text.replace("name: loihi2", "name: wide")
+                    .replace("  weight_bits: 8 ", "  weight_bits: 14 ")
+                    .replace("  u_bits: 24", "  u_bits: 32"))
+    r = snncc("compile", MODEL, *SHAPE, "--target", "acsim", "--hardware", str(wide),
+              "-o", str(tmp_path / "x.acsim"))
+    assert r.returncode == 2 and "SNN-Q007" in r.stderr
+    assert "formats.weight_bits is 14, must be <= 8" in r.stderr
+    assert "formats.u_bits is 32, must be == 24" in r.stderr
+    assert not (tmp_path / "x.acsim").exists()

@@ -25,13 +25,39 @@ from snncc.targets import NumberFormats, Target
 CALIBRATION_MARGIN = 4.0
 
 
+# What the fixed-point neuron and synapses (Lava 0.10.0 fixed_pt, which acsim
+# reproduces bit for bit) can hold: a target asking for more would be quantized
+# for numbers the simulator then silently truncates.
+_LAVA_LIMITS: dict[str, tuple[str, int]] = {
+    "weight_bits": ("<=", 8),  # Dense clips weights to 8 magnitude bits
+    "u_bits": ("==", 24),
+    "v_bits": ("==", 24),
+    "threshold_bits": ("<=", 17),
+    "threshold_shift": ("==", 6),
+    "activation_shift": ("==", 6),
+    "decay_bits": ("==", 12),
+    "bias_mant_bits": ("<=", 16),  # bias_mant is an int16 Var
+}
+
+
 def _formats(target: Target) -> NumberFormats:
+    """The target's number formats, checked against what Lava's fixed-point models hold."""
     if target.formats is None:
         raise SnnccError(
             "SNN-Q004", f"target '{target.name}' has no number formats to quantize for",
             hint="use a hardware target: loihi2, loihi1, loihi-calibrated, or a YAML with 'formats'",
         )
-    return target.formats
+    fmt = target.formats
+    wrong = [f"formats.{name} is {getattr(fmt, name)}, must be {op} {limit}"
+             for name, (op, limit) in _LAVA_LIMITS.items()
+             if not (getattr(fmt, name) <= limit if op == "<=" else getattr(fmt, name) == limit)]
+    if wrong:
+        raise SnnccError(
+            "SNN-Q007", f"target '{target.name}' asks for number formats that Lava's fixed-point "
+            f"neuron and synapses (which acsim reproduces) do not have: {'; '.join(wrong)}",
+            hint="keep these fields at Loihi's values (see snncc/targets/loihi2.yaml)",
+        )
+    return fmt
 
 
 def _neuron_factor(n: Node) -> tuple[float, int, bool]:
