@@ -180,22 +180,18 @@ def _check_chip(layers: list[HardwareLayer], placed: list[LayerPlacement], targe
     """Whole-chip totals: neurons, synapses and cores against the target's limits."""
     assert target.limits is not None
     lim = target.limits
-    neurons = sum(layer.neurons for layer in layers)
-    if lim.max_neurons_per_chip is not None and neurons > lim.max_neurons_per_chip:
-        raise SnnccError(
-            "SNN-MAP003",
-            f"the model has {neurons} neurons, {neurons - lim.max_neurons_per_chip} more than "
-            f"the {lim.max_neurons_per_chip} neurons of a {target.name} chip",
-            hint="use a target with more neurons per chip or a smaller model",
-        )
-    synapses = sum(layer.synapses for layer in layers)
-    if lim.max_synapses_per_chip is not None and synapses > lim.max_synapses_per_chip:
-        raise SnnccError(
-            "SNN-MAP004",
-            f"the model stores {synapses} synapses, {synapses - lim.max_synapses_per_chip} more "
-            f"than the {lim.max_synapses_per_chip} synapses of a {target.name} chip",
-            hint="use a target with more synapses per chip or a smaller model",
-        )
+    totals = [("SNN-MAP003", "neurons", "has", sum(layer.neurons for layer in layers),
+               lim.max_neurons_per_chip),
+              ("SNN-MAP004", "synapses", "stores", sum(layer.synapses for layer in layers),
+               lim.max_synapses_per_chip)]
+    for code, what, verb, total, limit in totals:
+        if limit is not None and total > limit:
+            raise SnnccError(
+                code,
+                f"the model {verb} {total} {what}, {total - limit} more than the {limit} "
+                f"{what} of a {target.name} chip",
+                hint=f"use a target with more {what} per chip or a smaller model",
+            )
     used = sum(len(p.cores) for p in placed)
     if used > lim.cores_available:
         biggest = sorted(placed, key=lambda p: -len(p.cores))[:5]
