@@ -257,7 +257,8 @@ class FixedPointChain:
                 if isinstance(fan, int):
                     events += np.count_nonzero(flat) * fan
                 else:
-                    events += int(fan.take(np.flatnonzero(flat) % flat.shape[1]).sum())
+                    # instrumentation, not the datapath: spikes per input times its reach
+                    events += int(np.count_nonzero(flat, axis=0) @ fan)
                 if isinstance(prep, DenseWeights):
                     new = dense_step(prep, flat, graded=graded)
                 else:

@@ -137,7 +137,7 @@ def _scatter_selected_rows(ptr: NDArray[np.int64], dst: NDArray[np.int32],
 
 
 def scatter_sum_rows(fan_out: tuple[NDArray[np.int64], NDArray[np.int32], NDArray[np.int32]],
-                     table: I32, mask: np.ndarray, n_dst: int) -> I32:
+                     table: NDArray[np.int16] | I32, mask: np.ndarray, n_dst: int) -> I32:
     """Event-driven fan-out, as a neuromorphic core delivers a spike: each spiking input
     ``i`` of ``mask`` ([B, n_in]) adds ``table[src]`` to output row ``dst`` for each
     of its synapses in the CSR lists ``fan_out = (ptr, dst, src)``. Returns
