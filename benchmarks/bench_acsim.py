@@ -240,7 +240,7 @@ def _print_verdict(rows: list[Row], lava_ref: dict[str, float]) -> None:
     print("what bounds the ratio: Lava spends its step in per-process messaging plus the same "
           "numpy gather-and-sum acsim replaces by a compiled add kernel; a chain of small layers "
           "is messaging-bound in Lava (large ratios), one wide layer is add-bound in both "
-          "(acsim is then at the machine's add throughput, 20-30 G events/s here).")
+          "(acsim is then at the machine's add throughput, 20-40 G events/s here).")
     print(f"machine load average while running: {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
           "(shared machine: timings are noisy)")
 
