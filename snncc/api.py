@@ -128,7 +128,8 @@ def simulate(
 ) -> SimResult:
     """Run inputs ``[T, B, ...]`` through acsim: outputs, predictions, spikes per
     layer and every event counted (price them with :func:`estimate`)."""
-    return run_quantized(_compiled(compiled).program, inputs, batch_size=batch_size,
+    c = _compiled(compiled)
+    return run_quantized(c.program, inputs, batch_size=batch_size, layers=c.layers,
                          progress=progress)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import json
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +25,9 @@ from snncc.backends.acsim.counts import HardwareLayer
 from snncc.backends.acsim.hardware import hardware_layers
 from snncc.backends.acsim.program import Program
 from snncc.diagnostics import Location, SnnccError
-from snncc.ir.serialize import atomic_write, load_graph, save_graph
+from snncc.ir.serialize import atomic_write, graph_from_bytes, graph_to_bytes
 from snncc.passes.map_cores import Mapping, map_to_cores
-from snncc.passes.quantize import QuantizedGraph, quantize
+from snncc.passes.quantize import LayerReport, QuantizedGraph, quantize
 from snncc.targets import Target
 
 MAGIC = "snncc-acsim"
@@ -75,10 +74,7 @@ def save_artifact(compiled: CompiledModel, path: str | Path) -> None:
         "quantization": qg.report_json(),
         "mapping": compiled.mapping.to_json(),
     }
-    with tempfile.TemporaryDirectory() as tmp:
-        graph_file = Path(tmp) / "graph.snnir"
-        save_graph(qg.graph, graph_file)
-        graph_bytes = graph_file.read_bytes()
+    graph_bytes = graph_to_bytes(qg.graph)
     ints = io.BytesIO()
     np.savez(ints, **_integers(qg))
     buf = io.BytesIO()
@@ -115,10 +111,7 @@ def load_artifact(path: str | Path) -> CompiledModel:
     if version != ARTIFACT_VERSION:
         raise _bad(path, f"it has artifact version {version}; this snncc reads version "
                          f"{ARTIFACT_VERSION}", code="SNN-ART002")
-    with tempfile.TemporaryDirectory() as tmp:
-        graph_file = Path(tmp) / "graph.snnir"
-        graph_file.write_bytes(graph_bytes)
-        graph = load_graph(graph_file)
+    graph = graph_from_bytes(graph_bytes, f"{path}:graph.snnir")
     target = Target.model_validate(meta["target"])
     scales = {int(k): float(v) for k, v in meta["scales"].items()}
     qg = quantize(graph, target, scales=scales)
@@ -127,15 +120,10 @@ def load_artifact(path: str | Path) -> CompiledModel:
             not np.array_equal(derived[k], stored[k]) for k in derived):
         raise _bad(path, "its integer weights differ from what this snncc derives from its "
                          "graph and scales (written by another version?)", code="SNN-ART003")
-    qg.layers = [_layer_from_json(r) for r in meta["quantization"]["layers"]]
+    qg.layers = [LayerReport(**r) for r in meta["quantization"]["layers"]]
     compiled = CompiledModel.build(qg)
     stored_map = Mapping.from_json(meta["mapping"])
     if stored_map != compiled.mapping:
         raise _bad(path, "its core mapping differs from what this snncc derives", code="SNN-ART003")
     return compiled
 
-
-def _layer_from_json(r: dict[str, Any]) -> Any:
-    from snncc.passes.quantize import LayerReport
-
-    return LayerReport(**r)

@@ -30,8 +30,6 @@ if TYPE_CHECKING:  # the run imports this module for its counting
     from snncc.backends.acsim.simulator import _Run
 
 
-
-
 def _contributors(program: Program) -> dict[str, list[str]]:
     """Per value: the weight ops and spike products whose events built it."""
     qg = program.qg

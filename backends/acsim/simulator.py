@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from snncc.backends.acsim.counts import SimCounts
+from snncc.backends.acsim.counts import HardwareLayer, SimCounts
 from snncc.backends.acsim.datapath import (
     add_sub,
     chip_weight_op,
@@ -172,7 +172,6 @@ def _encode(program: Program, node: Node, run: _Run) -> np.ndarray:
     y = node.opdef.evaluate(node.attrs, params, [x]).double().numpy()
     w = node.params["weight"]
     run.macs[node.name] = int(np.prod(y.shape)) * int(np.prod(w.shape[1:]))
-    run.received[node.name] = np.zeros(y.shape, dtype=np.int32)
     return np.rint(y * program.qg.domain_scale(node.name)).astype(np.int32)
 
 
@@ -337,6 +336,11 @@ def run_batch(program: Program, inputs: np.ndarray, *, record_voltage: bool = Fa
     """Run one batch ``[T, B, ...]`` through the whole program."""
     x = np.asarray(inputs)
     _check_inputs(program, x)
+    return _run_checked(program, x, record_voltage)
+
+
+def _run_checked(program: Program, x: np.ndarray, record_voltage: bool
+                 ) -> tuple[_Run, list[np.ndarray]]:
     graph = program.graph
     run = _Run(record_voltage=record_voltage)
     for node in graph:
@@ -352,13 +356,15 @@ def run_batch(program: Program, inputs: np.ndarray, *, record_voltage: bool = Fa
 
 def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tensor, *,
                   batch_size: int = 256, record_voltage: bool = False,
+                  layers: list[HardwareLayer] | None = None,
                   progress: Callable[[int, int], None] | None = None) -> SimResult:
     """Run ``inputs`` ``[T, B, ...]`` through acsim in batches; ``progress(done, total)``
-    is called after each batch. ``record_voltage`` keeps every neuron's v per step."""
+    is called after each batch. ``record_voltage`` keeps every neuron's v per step;
+    ``layers``: the program's hardware layers, if already derived (a compiled model's)."""
     program = qg if isinstance(qg, Program) else Program(qg)
     x = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs)
-    _check_inputs(program, x)
-    layers = hardware_layers(program)
+    _check_inputs(program, x)  # once, for the whole input
+    layers = hardware_layers(program) if layers is None else layers
     total = x.shape[1]
     outs: list[list[np.ndarray]] = []
     spikes: dict[str, list[np.ndarray]] = {}
@@ -366,7 +372,7 @@ def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tenso
     counts: SimCounts | None = None
     wraps = 0
     for b0 in range(0, total, batch_size):
-        run, out = run_batch(program, x[:, b0:b0 + batch_size], record_voltage=record_voltage)
+        run, out = _run_checked(program, x[:, b0:b0 + batch_size], record_voltage)
         outs.append(out)
         for name, s in run.spikes.items():
             spikes.setdefault(name, []).append(s)

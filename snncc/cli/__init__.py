@@ -108,9 +108,8 @@ def load_graph_from(model: str, input_shape: str | None, trust: bool, allow: tup
     return trace(loaded.module.eval(), example), example
 
 
-def load_inputs(path: str, key: str = "inputs") -> torch.Tensor:
-    """A tensor file for --inputs/--labels/--calibration: a .pt tensor, or a dict holding
-    ``key`` (read with weights_only, so no code runs), or a .npy array."""
+def _read_tensor_file(path: str, key: str) -> object:
+    """A .pt file read with weights_only (no code runs), or a .npy array."""
     import numpy as np
 
     p = Path(path)
@@ -119,10 +118,14 @@ def load_inputs(path: str, key: str = "inputs") -> torch.Tensor:
     try:
         if p.suffix == ".npy":
             return torch.from_numpy(np.load(p, allow_pickle=False))
-        data = torch.load(p, weights_only=True, map_location="cpu")
+        return torch.load(p, weights_only=True, map_location="cpu")
     except Exception as e:  # any unreadable file: report it, never a traceback
         raise SnnccError("SNN-CLI003", f"cannot read {key} {path}: {str(e).splitlines()[0]}",
                          hint="save a tensor with torch.save(x, path) or numpy.save") from None
+
+
+def _pick(data: object, path: str, key: str) -> torch.Tensor:
+    """The tensor itself, or ``data[key]`` of a dict; inputs as float, labels as they are."""
     if isinstance(data, dict):
         if key not in data:
             raise SnnccError("SNN-CLI003", f"{path} holds a dict without {key!r} "
@@ -134,15 +137,17 @@ def load_inputs(path: str, key: str = "inputs") -> torch.Tensor:
     return data if key == "labels" else data.float()
 
 
-def inputs_carry_labels(path: str) -> bool:
-    """Whether an inputs file is a dict that also holds 'labels'."""
-    if Path(path).suffix == ".npy":
-        return False
-    try:
-        data = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception:  # unreadable files are reported by load_inputs
-        return False
-    return isinstance(data, dict) and "labels" in data
+def load_inputs(path: str, key: str = "inputs") -> torch.Tensor:
+    """A tensor file for --inputs/--labels/--calibration: a .pt tensor, or a dict holding
+    ``key`` (read with weights_only, so no code runs), or a .npy array."""
+    return _pick(_read_tensor_file(path, key), path, key)
+
+
+def load_inputs_and_labels(path: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Inputs, and the labels an ``{'inputs', 'labels'}`` dict carries (one read)."""
+    data = _read_tensor_file(path, "inputs")
+    labels = _pick(data, path, "labels") if isinstance(data, dict) and "labels" in data else None
+    return _pick(data, path, "inputs"), labels
 
 
 @click.group()

@@ -16,8 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from snncc.backends.acsim.artifact import CompiledModel, load_artifact
-from snncc.backends.acsim.costs import CostReport, estimate
-from snncc.backends.acsim.simulator import SimResult, run_quantized
+from snncc.backends.acsim.costs import CostReport
+from snncc.backends.acsim.simulator import SimResult
 from snncc.diagnostics import SnnccError
 from snncc.ir.interpreter import run_in_batches
 
@@ -26,15 +26,13 @@ def run_artifact(artifact: str, inputs_path: str, labels_path: str | None, batch
                  show_progress: bool) -> tuple[CompiledModel, torch.Tensor, np.ndarray | None,
                                                SimResult, CostReport, float]:
     """Load, read inputs (and labels), simulate with a progress bar, price the run."""
-    from snncc.cli import err, inputs_carry_labels, load_inputs
+    from snncc.api import estimate, simulate
+    from snncc.cli import err, load_inputs, load_inputs_and_labels
 
     compiled = load_artifact(artifact)
-    inputs = load_inputs(inputs_path)
-    labels = None
-    if labels_path:
-        labels = load_inputs(labels_path, key="labels").numpy().reshape(-1)
-    elif inputs_carry_labels(inputs_path):
-        labels = load_inputs(inputs_path, key="labels").numpy().reshape(-1)
+    inputs, carried = load_inputs_and_labels(inputs_path)
+    given = load_inputs(labels_path, key="labels") if labels_path else carried
+    labels = None if given is None else given.numpy().reshape(-1)
     if labels is not None and inputs.ndim > 1 and labels.shape[0] != inputs.shape[1]:
         raise SnnccError("SNN-CLI006", f"{labels.shape[0]} labels for {inputs.shape[1]} samples",
                          hint="give one label per sample (the inputs' axis 1)")
@@ -43,13 +41,12 @@ def run_artifact(artifact: str, inputs_path: str, labels_path: str | None, batch
         with Progress(TextColumn("acsim"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                       TimeRemainingColumn(), console=err, transient=True) as bar:
             task = bar.add_task("run", total=int(inputs.shape[1]))
-            sim = run_quantized(compiled.program, inputs, batch_size=batch_size,
-                                progress=lambda done, total: bar.update(task, completed=done))
+            sim = simulate(compiled, inputs, batch_size=batch_size,
+                           progress=lambda done, total: bar.update(task, completed=done))
     else:
-        sim = run_quantized(compiled.program, inputs, batch_size=batch_size)
+        sim = simulate(compiled, inputs, batch_size=batch_size)
     wall = time.perf_counter() - start
-    return compiled, inputs, labels, sim, estimate(sim.counts, compiled.layers, compiled.mapping,
-                                                   compiled.target), wall
+    return compiled, inputs, labels, sim, estimate(compiled, sim), wall
 
 
 def _accuracy(pred: np.ndarray, labels: np.ndarray | None) -> float | None:

@@ -64,6 +64,11 @@ def atomic_write(path: str | Path, data: bytes) -> None:
 
 
 def save_graph(graph: Graph, path: str | Path) -> None:
+    atomic_write(path, graph_to_bytes(graph))
+
+
+def graph_to_bytes(graph: Graph) -> bytes:
+    """The bytes of a .snnir file (for containers that embed a graph, like .acsim)."""
     verify(graph)
     tensors = {f"{n.name}/{k}": v for n in graph for k, v in n.params.items()}
     buf = io.BytesIO()
@@ -72,17 +77,22 @@ def save_graph(graph: Graph, path: str | Path) -> None:
         npz = io.BytesIO()
         np.savez(npz, **tensors)
         z.writestr("tensors.npz", npz.getvalue())
-    atomic_write(path, buf.getvalue())
+    return buf.getvalue()
 
 
 def load_graph(path: str | Path) -> Graph:
     path = Path(path)
-    loc = Location(file=str(path))
     if not path.exists():
-        raise SnnccError("SNN-IR001", f"no such file: {path}", location=loc,
+        raise SnnccError("SNN-IR001", f"no such file: {path}", location=Location(file=str(path)),
                          hint="check the path; compile a model with `snncc compile --target ir`")
+    return graph_from_bytes(path.read_bytes(), path)
+
+
+def graph_from_bytes(data: bytes, path: str | Path) -> Graph:
+    """A graph from .snnir bytes; ``path`` names where they came from in errors."""
+    loc = Location(file=str(path))
     try:
-        with zipfile.ZipFile(path) as z:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
             meta = json.loads(z.read("graph.json"))
             with np.load(io.BytesIO(z.read("tensors.npz")), allow_pickle=False) as npz:
                 tensors = {k: npz[k] for k in npz.files}

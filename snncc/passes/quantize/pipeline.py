@@ -16,6 +16,7 @@ import torch
 
 from snncc.diagnostics import SnnccError
 from snncc.ir.graph import Graph
+from snncc.ir.interpreter import run_in_batches
 from snncc.ir.op import Multiplies
 from snncc.passes.manager import PassResult, register_pass
 from snncc.passes.quantize.domains import find_domains
@@ -60,8 +61,10 @@ def quantize(
     domains, domain_of = find_domains(graph, cat)
     bounds = _current_bounds(graph, cat)
     margin = 1.0
-    if calibration is not None:
-        bounds.update(_calibrated_bounds(graph, cat, pb, calibration))
+    reference: dict[str, torch.Tensor] = {}
+    if calibration is not None:  # one float run: the ranges, and the agreement below
+        _, reference = run_in_batches(graph, calibration, record=True)
+        bounds.update(_calibrated_bounds(graph, cat, pb, reference))
         margin = CALIBRATION_MARGIN
     for d in domains:
         s, k, exact, why = choose_scale(graph, d, fmt, pb, bounds, margin)
@@ -103,18 +106,19 @@ def quantize(
                                       notes=[f"runs on the {where} in float"]))
     qg = QuantizedGraph(graph, tgt, cat, domains, domain_of, weights, neurons, pb, layers)
     if calibration is not None and agreement:
-        add_spike_agreement(qg, calibration)
+        add_spike_agreement(qg, calibration, reference)
     return qg
 
 
-def add_spike_agreement(qg: QuantizedGraph, inputs: torch.Tensor) -> dict[str, float]:
+def add_spike_agreement(qg: QuantizedGraph, inputs: torch.Tensor,
+                        reference: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
     """Per neuron layer: the fraction of (step, sample, neuron) spikes on which acsim
-    and the float interpreter agree; recorded in the layer report."""
+    and the float interpreter agree; recorded in the layer report. ``reference``: the
+    interpreter's recorded values on ``inputs``, if already computed."""
     from snncc.backends.acsim.simulator import run_quantized
-    from snncc.ir.interpreter import run_in_batches
 
     sim = run_quantized(qg, inputs)
-    _, ref = run_in_batches(qg.graph, inputs, record=True)
+    ref = reference or run_in_batches(qg.graph, inputs, record=True)[1]
     out: dict[str, float] = {}
     for name, s in sim.spikes.items():
         r = ref[name].numpy() != 0

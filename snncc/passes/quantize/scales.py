@@ -117,11 +117,9 @@ def _current_bounds(graph: Graph, cat: dict[str, Cat]) -> dict[str, float]:
 
 
 def _calibrated_bounds(graph: Graph, cat: dict[str, Cat], pb: dict[str, np.ndarray],
-                       calibration: torch.Tensor) -> dict[str, float]:
-    """Observed max |X - pending bias| per CURRENT node on calibration inputs (float interpreter)."""
-    from snncc.ir.interpreter import run_in_batches
-
-    _, values = run_in_batches(graph, calibration, record=True)
+                       values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Observed max |X - pending bias| per CURRENT node, from the float interpreter's
+    ``values`` on the calibration inputs."""
     out: dict[str, float] = {}
     for name, c in cat.items():
         if c != Cat.CURRENT or name not in values:
