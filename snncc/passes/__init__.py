@@ -1,6 +1,6 @@
 """Graph -> Graph passes, registered by name (see `manager.py`)."""
 
-from snncc.passes import canonicalize, prune_timesteps  # noqa: F401  (registers the passes)
+from snncc.passes import canonicalize, merge_linear, prune_timesteps  # noqa: F401  (registers)
 from snncc.passes.canonicalize import CANONICALIZE
 from snncc.passes.manager import (
            PASSES,

@@ -13,6 +13,8 @@ Order (the `CANONICALIZE` list) and why:
    spikes), the 1/N is a constant scale that folds like any other.
 6. fold-scales: push constant scales forward through ops they commute with, into
    the next neuron's threshold (attention's 0.125) or weight op's weights (a mean's 1/N).
+7. merge-linear-chains: weight op (-> pad) -> weight op, no neuron between, into one where exact
+   (after BN and scales are folded into them; see merge_linear.py).
 """
 
 from __future__ import annotations
@@ -295,6 +297,7 @@ CANONICALIZE = [
     "fold-batchnorm",
     "mean-to-sum",
     "fold-scales",
+    "merge-linear-chains",
     "remove-identity",
     "dead-code",
 ]
