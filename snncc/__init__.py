@@ -2,6 +2,7 @@
 
     import snncc
     graph = snncc.trace(model, torch.zeros(T, B, C, H, W))
+    graph = snncc.load("model.pt", input_shape=(T, B, C, H, W))  # or a .snnir file
     result = snncc.check_spike_only(graph)
 """
 
@@ -20,10 +21,11 @@ from snncc.api import (  # noqa: E402
     check_spike_only,
     compile,
     estimate,
+    load,
     simulate,
 )
 from snncc.frontends.torch import trace  # noqa: E402
 from snncc.ir import Graph  # noqa: E402
 
 __all__ = ["CheckResult", "CompileResult", "Graph", "canonicalize", "check_spike_only", "compile",
-           "estimate", "simulate", "trace", "__version__"]
+           "estimate", "load", "simulate", "trace", "__version__"]

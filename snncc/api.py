@@ -1,6 +1,7 @@
 """The Python API: typed results, never printing.
 
     graph = snncc.trace(model, torch.zeros(T, B, C, H, W))
+    graph = snncc.load("model.pt", input_shape=(T, B, C, H, W))   # or a .snnir file
     report = snncc.check_spike_only(graph)
     result = snncc.compile(model, example_input, target="ir")
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,11 +23,45 @@ from snncc.backends.acsim.costs import CostReport
 from snncc.backends.acsim.costs import estimate as estimate_costs
 from snncc.backends.acsim.simulator import SimResult, run_quantized
 from snncc.diagnostics import SnnccError
+from snncc.frontends.registry import LoadRequest, load_path
 from snncc.frontends.torch import trace
 from snncc.ir.graph import Graph
 from snncc.passes import CANONICALIZE, run_passes
 from snncc.passes.quantize import quantize
 from snncc.targets import Target
+
+
+def load(
+    path: str | Path,
+    example_input: torch.Tensor | None = None,
+    *,
+    input_shape: Sequence[int] | None = None,
+    time_steps: int | None = None,
+    input_kind: str = "analog",
+    trust: bool = False,
+    allow: str | Sequence[str] = (),
+    arch: str | None = None,
+) -> Graph:
+    """A graph from a file, whatever its kind (a ``.snnir`` graph, a PyTorch model file;
+    see ``snncc.frontends.registry``); the same way in as the CLI's.
+
+    A model file is read without running code from it unless ``trust`` (``allow`` names
+    further packages whose classes it may use; a state_dict needs ``arch="module:factory"``)
+    and traced with ``example_input``, or zeros of ``input_shape``, or the example input the
+    file carries. ``time_steps`` runs a single-step model, whose example input has no time
+    axis ([B, C, H, W]), for that many steps; ``input_kind="spikes"`` says the input is
+    already binary (event-camera frames), so the first weight op is an accumulate. Raises
+    SnnccError for an unreadable or unknown file or options that do not fit it."""
+    request = LoadRequest(
+        example_input=example_input,
+        input_shape=None if input_shape is None else tuple(input_shape),
+        time_steps=time_steps,
+        input_kind=input_kind,
+        trust=trust,
+        allow=(allow,) if isinstance(allow, str) else tuple(allow),
+        arch=arch,
+    )
+    return load_path(path, request).graph
 
 
 def canonicalize(

@@ -13,6 +13,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from snncc.diagnostics import SnnccError  # noqa: E402
+from snncc.frontends.registry import INPUT_KINDS  # noqa: E402
 from snncc.ir.graph import Graph  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -64,48 +66,63 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     return shape
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """The options every model-reading command shares: a path and how to read and trace it."""
+
+    path: str
+    input_shape: str | None = None
+    input_kind: str = "analog"
+    time_steps: int | None = None
+    trust: bool = False
+    allow: tuple[str, ...] = ()
+    arch: str | None = None
+
+
 def model_options(fn: F) -> F:
+    """MODEL and the options that read and trace it, handed to the command as one
+    ``source: ModelSource``; also ``--print-ir-after``."""
     opts = [
         click.argument("model", type=click.Path(dir_okay=False)),
         click.option("--input-shape", help="example input shape, e.g. 4,1,1,8,8 for [T,B,C,H,W]"),
+        click.option("--input-kind", type=click.Choice(INPUT_KINDS), default="analog",
+                     show_default=True,
+                     help="spikes: the input is binary event frames (e.g. [T,B,2,H,W] from an "
+                          "event camera), so the first weight op is an accumulate"),
+        click.option("--time-steps", type=int, metavar="T",
+                     help="run a single-step model, whose input shape has no time axis "
+                          "(e.g. 1,3,224,224), for T steps"),
         click.option("--trust", is_flag=True, help="allow the model file to run arbitrary code"),
         click.option("--allow", multiple=True, help="module prefix whose classes a model file may use"),
         click.option("--arch", help="module:factory that builds the model for a state_dict file"),
         click.option("--print-ir-after", "print_ir_after", multiple=True,
                      help="print the IR after this pass (or 'all')"),
     ]
+
+    @functools.wraps(fn)
+    def wrapper(*, model: str, input_shape: str | None, input_kind: str, time_steps: int | None,
+                trust: bool, allow: tuple[str, ...], arch: str | None, **kwargs: Any) -> Any:
+        source = ModelSource(model, input_shape, input_kind, time_steps, trust, allow, arch)
+        return fn(source, **kwargs)
+
     for o in reversed(opts):
-        fn = o(fn)
-    return fn
+        wrapper = o(wrapper)
+    return wrapper  # type: ignore[return-value]
 
 
-def load_graph_from(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
-                    arch: str | None,
+def load_graph_from(source: ModelSource,
                     inputs: torch.Tensor | None = None) -> tuple[Graph, torch.Tensor | None]:
-    """One way in: a path (a .snnir graph, or a PyTorch model file) -> an IR graph."""
-    from snncc.frontends.torch import trace
-    from snncc.ir.serialize import load_graph
-    from snncc.loading import load_model
+    """One way in (the registry ``snncc.load`` uses): a path -> an IR graph, and the example
+    input it was traced with (None for a .snnir graph). With ``inputs``, trace for the
+    inputs' own shape (their batch size); a .snnir graph must have been compiled for it."""
+    from snncc.frontends.registry import LoadRequest, load_path
 
-    if model.endswith(".snnir"):
-        graph = load_graph(model)
-        if inputs is not None and tuple(inputs.shape) != graph.nodes[graph.inputs[0]].type.shape:
-            raise SnnccError("SNN-CLI004", f"inputs have shape {tuple(inputs.shape)} but {model} "
-                             f"was compiled for {graph.nodes[graph.inputs[0]].type.shape}",
-                             hint="give inputs of the compiled shape, or compile the model file")
-        return graph, None
-    loaded = load_model(model, trust=trust, allow=list(allow), arch=arch)
-    shape = parse_shape(input_shape)
-    if inputs is not None:  # trace for the inputs' own shape (their batch size)
-        example = inputs
-    elif shape is not None:
-        example = torch.zeros(shape)
-    elif loaded.example_input is not None:
-        example = loaded.example_input
-    else:
-        raise SnnccError("SNN-CLI002", f"{model} carries no example input",
-                         hint="give its shape with --input-shape, e.g. 4,1,1,8,8 for [T,B,C,H,W]")
-    return trace(loaded.module.eval(), example), example
+    shape = parse_shape(source.input_shape)  # a bad --input-shape is an error even with inputs
+    request = LoadRequest(example_input=inputs, input_shape=None if inputs is not None else shape,
+                          time_steps=source.time_steps, input_kind=source.input_kind,
+                          trust=source.trust, allow=source.allow, arch=source.arch)
+    loaded = load_path(source.path, request)
+    return loaded.graph, loaded.example_input
 
 
 def _read_tensor_file(path: str, key: str) -> object:
@@ -163,8 +180,7 @@ def main() -> None:
 @click.option("--inputs", "inputs_path", help="sample inputs; confirms SPIKE values are binary")
 @click.option("--all", "show_all", is_flag=True, help="list the spike-driven ACs too")
 @guarded
-def check_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
-              arch: str | None, print_ir_after: tuple[str, ...], as_json: bool, sarif: bool,
+def check_cmd(source: ModelSource, print_ir_after: tuple[str, ...], as_json: bool, sarif: bool,
               inputs_path: str | None, show_all: bool) -> None:
     """Is every weight op an accumulate triggered by a binary spike?"""
     from snncc.analysis.observe import observe_ranges
@@ -173,12 +189,12 @@ def check_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str
     from snncc.cli.render import render_sarif, render_text
 
     inputs = load_inputs(inputs_path) if inputs_path else None
-    graph, _ = load_graph_from(model, input_shape, trust, allow, arch, inputs)
+    graph, _ = load_graph_from(source, inputs)
     graph = canonicalize(graph, print_ir_after=print_ir_after, printer=err.print)
     report = check_spike_only(graph)
     observed = observe_ranges(graph, [inputs]) if inputs is not None else None
     if sarif:
-        click.echo(json.dumps(render_sarif(report, model), indent=2))
+        click.echo(json.dumps(render_sarif(report, source.path), indent=2))
     elif as_json:
         obj = report.to_json()
         if observed is not None:
@@ -212,8 +228,7 @@ def check_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 @click.option("--no-prune", is_flag=True, help="keep the work of masked time steps")
 @guarded
-def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
-                arch: str | None, print_ir_after: tuple[str, ...], target: str, hardware: str,
+def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: str, hardware: str,
                 calibration_path: str | None, output: str | None, as_json: bool,
                 no_prune: bool) -> None:
     """Compile MODEL to the target (ir: a canonical, checked .snnir graph; acsim: a
@@ -222,10 +237,10 @@ def compile_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[s
     from snncc.ir.serialize import save_graph
 
     calibration = load_inputs(calibration_path) if calibration_path else None
-    graph, _ = load_graph_from(model, input_shape, trust, allow, arch)
+    graph, _ = load_graph_from(source)
     result = compile_model(graph, target=target, hardware=hardware, calibration=calibration,
                            prune=not no_prune, print_ir_after=print_ir_after, printer=err.print)
-    dest = Path(output or Path(model).with_suffix(".snnir" if target == "ir" else ".acsim"))
+    dest = Path(output or Path(source.path).with_suffix(".snnir" if target == "ir" else ".acsim"))
     if result.compiled is not None:
         from snncc.backends.acsim.artifact import save_artifact
 
@@ -335,14 +350,13 @@ def report_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_s
 @click.option("--ir", "show_ir", is_flag=True, help="print the IR's text form")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 @guarded
-def inspect_cmd(model: str, input_shape: str | None, trust: bool, allow: tuple[str, ...],
-                arch: str | None, print_ir_after: tuple[str, ...], show_ir: bool,
+def inspect_cmd(source: ModelSource, print_ir_after: tuple[str, ...], show_ir: bool,
                 as_json: bool) -> None:
     """Summarize a model: layers, parameters, neurons, time steps."""
     from snncc.analysis.summary import summarize
     from snncc.ir.text import graph_text
 
-    graph, _ = load_graph_from(model, input_shape, trust, allow, arch)
+    graph, _ = load_graph_from(source)
     summary = summarize(graph)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
