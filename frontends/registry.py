@@ -25,7 +25,6 @@ a missing or mismatched example input).
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import zipfile
 from collections.abc import Callable, Sequence
@@ -237,17 +236,10 @@ def _is_torch(probe: Probe) -> bool:
 
 def trace_with(module: torch.nn.Module, example: torch.Tensor, *, time_steps: int | None,
                input_kind: str) -> Graph:
-    """The torch frontend's trace, called in one place for every caller.
-
-    Adapter while the tracer moves from ``input_spikes`` (and ``time_first``) to
-    ``input_kind``: the older signature is called with what the new one means."""
+    """The torch frontend's trace, called in one place for every loader and the bench."""
     from snncc.frontends.torch import trace
 
-    call: Callable[..., Graph] = trace  # typed for either signature
-    if "input_kind" in inspect.signature(trace).parameters:
-        return call(module, example, time_steps=time_steps, input_kind=input_kind)
-    return call(module, example, time_steps=time_steps, time_first=time_steps is None,
-                input_spikes=input_kind == "spikes")
+    return trace(module, example, time_steps=time_steps, input_kind=input_kind)
 
 
 @register_frontend("torch", suffixes=(".pt", ".pth", ".ckpt", ".pkl", ".tar"), sniff=_is_torch)
