@@ -30,11 +30,13 @@ class Location(BaseModel):
     op: str | None = None
     file: str | None = None
     offset: int | None = None
+    line: int | None = None  # a line of the user's source file (tracing), with `file`
 
     def render(self) -> str:
         parts = []
         if self.file:
-            parts.append(self.file + (f"@{self.offset}" if self.offset is not None else ""))
+            at = f"@{self.offset}" if self.offset is not None else ""
+            parts.append(self.file + at + (f":{self.line}" if self.line is not None else ""))
         if self.module_path is not None:
             parts.append(f"module '{self.module_path or '<root>'}'")
         if self.node:

@@ -199,7 +199,7 @@ def test_counts_equal_a_hand_calculation() -> None:
     torch.manual_seed(0)
     n_in, n_out, k, T, B = 40, 25, 7, 5, 3
     model = _DenseLif(n_in, n_out).eval()
-    graph = snncc.trace(model, torch.zeros(T, 1, n_in), input_spikes=True)
+    graph = snncc.trace(model, torch.zeros(T, 1, n_in), input_kind="spikes")
     qg = quantize(snncc.compile(graph).graph, "loihi2")
     x = np.zeros((T, B, n_in), dtype=np.float32)
     rng = np.random.default_rng(1)
@@ -231,7 +231,7 @@ def test_non_finite_or_non_spike_inputs_are_refused() -> None:
     with pytest.raises(SnnccError, match=r"NaN or infinity \(first at index \(1, 2, 0, 4, 5\)\)"):
         run_quantized(qg, bad)
     model = _DenseLif(6, 4).eval()
-    graph = snncc.compile(snncc.trace(model, torch.zeros(3, 1, 6), input_spikes=True)).graph
+    graph = snncc.compile(snncc.trace(model, torch.zeros(3, 1, 6), input_kind="spikes")).graph
     spiking = quantize(graph, "loihi2")
     with pytest.raises(SnnccError, match="other than 0 and 1"):
         run_quantized(spiking, np.full((3, 2, 6), 0.5, dtype=np.float32))
@@ -263,7 +263,7 @@ def test_conv_event_counts_equal_a_ones_kernel_convolution(stride: int, padding:
     conv = torch.nn.Conv2d(4, 6, 3, stride=stride, padding=padding, dilation=dilation,
                            groups=groups, bias=False)
     model = torch.nn.Sequential(conv, MultiStepLIFNode(tau=2.0))
-    graph = snncc.compile(snncc.trace(model, torch.zeros(2, 1, 4, 9, 7), input_spikes=True)).graph
+    graph = snncc.compile(snncc.trace(model, torch.zeros(2, 1, 4, 9, 7), input_kind="spikes")).graph
     qg = quantize(graph, "loihi2")
     program = Program(qg)
     [name] = list(program.weights)

@@ -113,7 +113,7 @@ def _unsupported(tmp_path: Path) -> str:
     (_truncated, SHAPE, "SNN-LOAD002"),
     (_non_model, SHAPE, "SNN-LOAD004"),
     (_evil, SHAPE, "SNN-LOAD003"),
-    (_unsupported, ["--input-shape", "4,1,64"], "SNN-FE002"),
+    (_unsupported, ["--input-shape", "4,1,64"], "SNN-FE003"),
     (lambda t: str(CKPT / "spikingformer_digits.pt"), ["--input-shape", "4,1,3,8,8"], "SNN-FE004"),
     (lambda t: str(CKPT / "spikingformer_digits.pt"), ["--input-shape", "4,a"], "SNN-CLI001"),
     (lambda t: str(CKPT / "spikingformer_digits.pt"), [], "SNN-CLI002"),

@@ -76,7 +76,7 @@ class _SingleStep(nn.Module):
 
 
 @pytest.mark.parametrize("model,shape,code,needle", [
-    (_Unsupported(), (4, 1, 4), "SNN-FE002", "body.1"),
+    (_Unsupported(), (4, 1, 4), "SNN-FE003", "body.1"),
     (_UsesSigmoid(), (4, 1, 4), "SNN-FE003", "sigmoid"),
     (_Branches(), (4, 1, 4), "SNN-FE001", "_Branches"),
     (_SingleStep(), (4, 1, 4), "SNN-FE002", "MultiStep"),
