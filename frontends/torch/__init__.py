@@ -81,7 +81,7 @@ class _Runner:
         try:
             return self.attempt(Mode(Layout.STATIC, time_steps)).graph
         except Retry as r:
-            reason = r.reason
+            reason = r.kind
         except SnnccError as static_error:
             return self.fallback(time_first, static_error)
         if reason == "count":
@@ -153,7 +153,7 @@ class _Runner:
                              location=Location(module_path=""),
                              hint="return the output tensor(s)")
         if outputs and not graph.time_steps:
-            raise Retry("no time axis")
+            raise Retry("time-first", "no time axis was made inside the model")
         return session
 
     def _input(self, session: Session, index: int, x: torch.Tensor) -> TracedTensor:
@@ -171,7 +171,7 @@ class _Runner:
         t = session.finish_sum(t)
         if t.time_view.step is not None and t.time_view.step >= 0 or t.time_view.summed:
             if session.step_states and all(st.calls == 1 for st in session.step_states.values()):
-                raise Retry("single")
+                raise Retry("single", "single-step neurons called once per forward")
             raise SnnccError("SNN-FE007", f"forward() returns {t.time_view.describe()} of a loop "
                              "over time", location=Location(module_path=""),
                              hint="return the stacked steps (torch.stack) or their sum/mean")

@@ -130,7 +130,7 @@ def _neuron(session: Session, module: nn.Module, path: str, x: TracedTensor) -> 
                                "a multi-step neuron takes the whole [T, ...] sequence; call it "
                                "outside the loop over time steps, or use step_mode='s'")
         if layout == Layout.STATIC and session.mode.input_layout == Layout.STATIC:
-            raise Retry("a multi-step neuron reads the input's leading axis as time")
+            raise Retry("time-first", "a multi-step neuron reads the input's leading axis as time")
         if layout != Layout.TIME:
             raise _unsupported(path, module, f"(multi-step) gets a tensor of shape "
                                f"{tuple(x.shape)} with no time axis first",
@@ -147,7 +147,7 @@ def _neuron(session: Session, module: nn.Module, path: str, x: TracedTensor) -> 
             session.probe_calls.setdefault(id(module), []).append(x.ir_ref)
             return x
         if session.mode.time_steps is None:
-            raise Retry("single-step neurons: the number of steps is learnt by counting calls")
+            raise Retry("count", "single-step neurons: the number of steps is learnt by counting calls")
         state = session.step_states.get(id(module))
         return _step_call(session, module, path, op, attrs, x, x.ir_ref,
                           state.calls if state else 0)
@@ -173,7 +173,7 @@ def _step_call(session: Session, module: nn.Module, path: str, op: str, attrs: d
         state = session.step_states[id(module)] = StepState(source, out.ir_ref)
     if state.source != source:
         if x.time_view.step is None and session.mode.input_layout == Layout.STATIC:
-            raise Retry("a single-step neuron reads a different static value each step")
+            raise Retry("time-first", "a single-step neuron reads a different static value each step")
         raise _unsupported(path, module, "is called on different values in different time "
                            "steps", "call each neuron once per step, on the same layer's output")
     if state.calls != step:

@@ -49,9 +49,9 @@ _LAYER_OPS = {"conv1d", "conv2d", "linear", "batchnorm", "maxpool2d", "avgpool2d
 class Retry(Exception):  # noqa: N818 - a control-flow signal between trace attempts, not an error
     """The trace found where time lives differs from what this attempt assumed."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, kind: str, reason: str) -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.kind = kind  # "count": T unknown, count calls; "single": one step; "time-first"
 
 
 @dataclass
