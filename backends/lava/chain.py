@@ -11,7 +11,7 @@ the layer specs that acsim uses (:class:`DenseSpec`/:class:`ConvSpec` +
 runs them with ``Loihi2SimCfg(select_tag="fixed_pt")`` for a number of steps,
 and returns spikes (and u, v) per layer per step as numpy arrays, time first.
 The runtime (one OS process per Lava process) is always stopped, even when
-building or running fails.
+building or running fails, and on SIGINT/SIGTERM (:func:`_signals_stop_the_run`).
 
 Lava is slow (about 0.2 ms per process per step plus a few seconds to start),
 so keep oracle networks small.
@@ -19,8 +19,12 @@ so keep oracle networks small.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,19 +196,83 @@ def run_lava_chain(
         prev_port, prev_shape = lif.s_out, shape
 
     result = LavaChainResult(layers=recorded)
-    try:
-        cfg = Loihi2SimCfg(select_tag="fixed_pt")
-        for part in parts:
-            t0 = time.perf_counter()
-            source.run(condition=RunSteps(num_steps=part), run_cfg=cfg)
-            result.chunk_s.append(time.perf_counter() - t0)
-        result.run_s = sum(result.chunk_s)
-        for k, (lif, sink) in enumerate(zip(lifs, sinks)):
-            result.spikes.append(np.moveaxis(np.asarray(sink.data.get()), -1, 0) != 0)
-            if record_state:
-                mon_v, mon_u = monitors[k]
-                result.v.append(np.asarray(mon_v.get_data()[lif.name]["v"]).astype(np.int32))
-                result.u.append(np.asarray(mon_u.get_data()[lif.name]["u"]).astype(np.int32))
-    finally:
-        source.stop()
+    with _signals_stop_the_run():
+        try:
+            cfg = Loihi2SimCfg(select_tag="fixed_pt")
+            for part in parts:
+                t0 = time.perf_counter()
+                source.run(condition=RunSteps(num_steps=part), run_cfg=cfg)
+                result.chunk_s.append(time.perf_counter() - t0)
+            result.run_s = sum(result.chunk_s)
+            for k, (lif, sink) in enumerate(zip(lifs, sinks)):
+                result.spikes.append(np.moveaxis(np.asarray(sink.data.get()), -1, 0) != 0)
+                if record_state:
+                    mon_v, mon_u = monitors[k]
+                    result.v.append(np.asarray(mon_v.get_data()[lif.name]["v"]).astype(np.int32))
+                    result.u.append(np.asarray(mon_u.get_data()[lif.name]["u"]).astype(np.int32))
+        except _Signalled:
+            _kill_runtime(source)
+            raise
+        finally:
+            source.stop()
     return result
+
+
+class _Signalled(BaseException):
+    """SIGINT or SIGTERM arrived during a run (re-delivered once the runtime is gone)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _signals_stop_the_run() -> Iterator[None]:
+    """While Lava runs, SIGINT and SIGTERM raise :class:`_Signalled` in this process only.
+
+    Why: Ctrl-C reaches the whole process group. Lava's workers are forked from here and
+    inherit this handler, so they ignore the signal instead of dying mid-step (then the
+    runtime's stop waits forever for their answer, and the shared memory is never freed);
+    this process kills them and frees the memory (``_kill_runtime``), then the signal is
+    delivered again with the previous handlers (KeyboardInterrupt, or termination)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    owner = os.getpid()
+
+    def handler(signum: int, frame: object) -> None:
+        if os.getpid() == owner:
+            raise _Signalled(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    signalled = None
+    try:
+        yield
+    except _Signalled as e:
+        signalled = e.signum
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if signalled is not None:
+        try:
+            signal.raise_signal(signalled)
+        except BaseException as e:  # the previous handler's KeyboardInterrupt, say
+            raise e.with_traceback(None) from None
+        raise KeyboardInterrupt  # a handler that returned: the caller still must stop
+
+
+def _kill_runtime(source: Any) -> None:
+    """Kill a signalled run's worker processes and free its shared memory, without the
+    runtime's own stop (which waits for workers that may be mid-step). Uses Lava 0.10.0's
+    runtime internals; afterwards ``source.stop()`` has nothing left to wait for."""
+    runtime = getattr(source, "runtime", None)
+    if runtime is None:  # interrupted while compiling: no processes yet
+        return
+    infrastructure = getattr(runtime, "_messaging_infrastructure", None)
+    for actor in getattr(infrastructure, "actors", []):
+        if actor.is_alive():
+            actor.kill()
+        actor.join()
+    if getattr(infrastructure, "smm", None) is not None:
+        infrastructure.smm.shutdown()  # the manager unlinks every segment it made
+    runtime._is_started = False  # nothing to tell: stop() only releases what is left

@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from snncc.frontends.torch.session import Session
 
 _KINDS = {
-    "add": ("add", "__add__", "__iadd__", "add_", "__radd__"),
-    "sub": ("sub", "subtract", "__sub__", "__isub__", "sub_", "__rsub__", "rsub"),
-    "mul": ("mul", "multiply", "__mul__", "__imul__", "mul_", "__rmul__"),
-    "div": ("div", "divide", "true_divide", "__truediv__", "__itruediv__", "div_",
+    "add": ("add", "__add__", "__iadd__", "__radd__"),
+    "sub": ("sub", "subtract", "__sub__", "__isub__", "__rsub__", "rsub"),
+    "mul": ("mul", "multiply", "__mul__", "__imul__", "__rmul__"),
+    "div": ("div", "divide", "true_divide", "__truediv__", "__itruediv__",
             "__rtruediv__", "__div__", "__rdiv__"),
 }
 _REFLECTED = {"__radd__", "__rsub__", "__rmul__", "__rtruediv__", "__rdiv__"}

@@ -37,7 +37,7 @@ from snncc.ir.op import get_op
 from snncc.ir.types import Layout, TensorType
 
 # handlers that see a loop's accumulator as it is (they extend it)
-_ACCUMULATE = {"add", "__add__", "__radd__", "__iadd__", "add_"}
+_ACCUMULATE = {"add", "__add__", "__radd__", "__iadd__"}
 _THIS_DIR = os.path.dirname(os.path.abspath(__file__))
 _TORCH_DIR = os.path.dirname(torch.__file__)
 
@@ -168,11 +168,15 @@ class Session:
         return SnnccError(code, message, location=self.location(), hint=hint)
 
     # -- the two entry points from user code -------------------------------------
-    def dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def dispatch(self, func: Any, args: list[Any], kwargs: dict[str, Any], *,
+                 name: str | None = None) -> Any:
         from snncc.frontends.torch.functions import HANDLERS, unsupported
 
-        name = func_name(func)
+        name = name or func_name(func)
         handler = HANDLERS.get(name)
+        if handler is None and name.endswith("_") and not name.startswith("_") \
+                and name[:-1] in HANDLERS and args and isinstance(args[0], TracedTensor):
+            return self.in_place(args[0], self.dispatch(func, args, kwargs, name=name[:-1]))
         outer = self.current, self.func
         self.current, self.func = name, func
         try:
@@ -183,6 +187,16 @@ class Session:
             return handler(self, args, kwargs)
         finally:
             self.current, self.func = outer
+
+    def in_place(self, x: TracedTensor, result: Any) -> TracedTensor:
+        """`x.unsqueeze_(0)`, `x.mul_(m)`: the user's tensor object becomes the result."""
+        if not isinstance(result, TracedTensor):
+            raise self.error("SNN-FE003", f"in-place '{self.current}' did not give a tensor",
+                             "use the out-of-place form")
+        with torch._C.DisableTorchFunctionSubclass():
+            x.resize_(result.shape)
+        x.ir_ref, x.time_view = result.ir_ref, result.time_view
+        return x
 
     def finish_sum(self, a: Any) -> Any:
         """A loop's accumulator over every time step, used as a whole: sum over time."""
