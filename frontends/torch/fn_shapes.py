@@ -148,7 +148,11 @@ def _movedim(s: Session, args: list[Any], kwargs: dict[str, Any]) -> TracedTenso
 @handles("unsqueeze")
 def _unsqueeze(s: Session, args: list[Any], kwargs: dict[str, Any]) -> TracedTensor:
     x = tensor_arg(s, args, kwargs, 0, "self")
-    return s.emit("unsqueeze", [x], {"dim": s.axis(x, arg(args, kwargs, 1, "dim"), extra=1)})
+    dim = int(arg(args, kwargs, 1, "dim"))
+    step = x.time_view.step
+    if step is not None and step >= 0 and not x.time_view.slab and dim in (0, -x.dim() - 1):
+        return s.wrap(x.ir_ref, View(step=step, slab=True))  # y_seq[t].unsqueeze(0)
+    return s.emit("unsqueeze", [x], {"dim": s.axis(x, dim, extra=1)})
 
 
 @handles("squeeze")
@@ -324,9 +328,28 @@ def _tensors(s: Session, seq: Any) -> list[TracedTensor]:
 @handles("cat", "concat", "concatenate")
 def _cat(s: Session, args: list[Any], kwargs: dict[str, Any]) -> TracedTensor:
     ts = _tensors(s, arg(args, kwargs, 0, "tensors"))
+    if all(t.time_view.slab for t in ts):
+        return _join_steps(s, ts, int(arg(args, kwargs, 1, "dim", 0)))
     if len(ts) == 1:
         return ts[0]
     return s.emit("cat", ts, {"dim": s.axis(ts[0], arg(args, kwargs, 1, "dim", 0))})
+
+
+def _join_steps(s: Session, ts: list[TracedTensor], dim: int) -> TracedTensor:
+    """The T steps of a loop, stacked (or cat of `x_t.unsqueeze(0)`): the whole sequence,
+    with time moved to `dim`."""
+    steps = [t.time_view.step for t in ts]
+    T = s.graph.time_steps
+    if steps != list(range(T)) or len({t.ir_ref for t in ts}) != 1:
+        raise s.error("SNN-FE007", f"'{s.current}' of time steps {steps} of a loop over "
+                      f"T={T} steps", "join every step of one value, in order")
+    whole = s.wrap(ts[0].ir_ref, FULL)
+    d = dim % whole.dim()
+    if d == 0:
+        return whole
+    order = list(range(1, whole.dim()))
+    order.insert(d, 0)
+    return permute(s, whole, tuple(order))
 
 
 @handles("stack")
@@ -334,17 +357,7 @@ def _stack(s: Session, args: list[Any], kwargs: dict[str, Any]) -> TracedTensor:
     ts = _tensors(s, arg(args, kwargs, 0, "tensors"))
     dim = int(arg(args, kwargs, 1, "dim", 0))
     steps = [t.time_view.step for t in ts]
-    if all(st is not None and st >= 0 for st in steps) and len({t.ir_ref for t in ts}) == 1:
-        T = s.graph.time_steps
-        if steps != list(range(T)):
-            raise s.error("SNN-FE007", f"torch.stack of time steps {steps} of a loop over "
-                          f"T={T} steps", "stack every step, in order")
-        whole = s.wrap(ts[0].ir_ref, FULL)
-        d = dim % whole.dim()
-        if d == 0:
-            return whole
-        order = list(range(1, whole.dim()))
-        order.insert(d, 0)
-        return permute(s, whole, tuple(order))
+    if all(st is not None and st >= 0 for st in steps):
+        return _join_steps(s, ts, dim)
     ups = [s.emit("unsqueeze", [t], {"dim": s.axis(t, dim, extra=1)}) for t in ts]
     return ups[0] if len(ups) == 1 else s.emit("cat", ups, {"dim": s.axis(ups[0], dim)})

@@ -94,6 +94,8 @@ class Session:
 
     def wrap(self, ref: str, view: View = FULL) -> TracedTensor:
         shape = self.graph.nodes[ref].type.shape
+        if view.slab:
+            return TracedTensor.make((1, *shape[1:]), ref, view)
         return TracedTensor.make(shape[1:] if view.hides_time else shape, ref, view)
 
     def axis(self, t: TracedTensor, dim: int, *, extra: int = 0) -> int:
@@ -153,6 +155,9 @@ class Session:
                              "inside a loop over time steps, combine values of the same step "
                              "only; stack the steps (torch.stack) before combining whole tensors")
         view = views.pop() if views else FULL
+        if view.slab:
+            raise self.error("SNN-FE007", f"'{self.current}' of {view.describe()}",
+                             "join the steps of a loop with torch.cat(steps, 0) or torch.stack")
         if view.summed:
             raise self.error("SNN-FE007", f"'{self.current}' of a partial sum over time steps "
                              f"{sorted(view.summed)}", "use the sum after the loop over all steps")

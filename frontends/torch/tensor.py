@@ -31,13 +31,16 @@ class View:
 
     step: int | None = None  # None: FULL; ALL; or a step index >= 0
     summed: frozenset[int] = frozenset()  # steps added up (a loop's accumulator)
+    slab: bool = False  # step `step` kept as a length-1 time axis (`x_t.unsqueeze(0)`)
 
     @property
     def hides_time(self) -> bool:
         """Axis 0 of the IR value (time) is not visible to the user's code."""
-        return self.step is not None or bool(self.summed)
+        return (self.step is not None and not self.slab) or bool(self.summed)
 
     def describe(self) -> str:
+        if self.slab:
+            return f"time step {self.step} as a length-1 time axis"
         if self.summed:
             return f"the sum of time steps {sorted(self.summed)}"
         if self.step is None:
