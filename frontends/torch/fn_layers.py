@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from snncc.frontends.torch.fn_shapes import reshape_to
@@ -193,3 +194,71 @@ def _dropout(s: Session, args: list[Any], kwargs: dict[str, Any]) -> TracedTenso
         raise s.error("SNN-FE003", f"{s.current} with training=True drops activations at "
                       "random at inference", "pass training=self.training (or use nn.Dropout)")
     return x
+
+
+# -- a border written in place: SDT-V2's BNAndPadLayer ----------------------------------
+def _border_side(s: Session, y: TracedTensor, idx: Any, pads: tuple[int, ...]) -> str:
+    """Which padded border strip `y[idx]` is: all of H or W but the first/last p rows."""
+    idx = idx if isinstance(idx, tuple) else (idx,)
+    if Ellipsis in idx:
+        k = idx.index(Ellipsis)
+        idx = idx[:k] + (slice(None),) * (y.dim() - len(idx) + 1) + idx[k + 1:]
+    idx = idx + (slice(None),) * (y.dim() - len(idx))
+    spans = [i.indices(n) if isinstance(i, slice) else None for i, n in zip(idx, y.shape)]
+    whole = [sp == (0, n, 1) for sp, n in zip(spans, y.shape)]
+    left, right, top, bottom = (pads + (0, 0, 0, 0))[:4]
+    if None not in spans and sum(not w for w in whole) == 1:
+        axis = whole.index(False)
+        start, stop, step = spans[axis]  # type: ignore[misc]
+        n = y.shape[axis]
+        if step == 1 and axis == y.dim() - 2:
+            if (start, stop) == (0, top) and top:
+                return "top"
+            if (start, stop) == (n - bottom, n) and bottom:
+                return "bottom"
+        if step == 1 and axis == y.dim() - 1:
+            if (start, stop) == (0, left) and left:
+                return "left"
+            if (start, stop) == (n - right, n) and right:
+                return "right"
+    raise s.error("SNN-FE003", "writing into part of an activation (__setitem__) other than the "
+                  "border strips of a padded BatchNorm output",
+                  "build the value with torch functions (cat, pad) instead of item assignment")
+
+
+@handles("__setitem__")
+def _setitem(s: Session, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """`y = F.pad(bn(x), [p]*4); y[:, :, :p, :] = bn(0); ...` (BNAndPadLayer): a border
+    holding what the BatchNorm makes of zero is the BatchNorm of a zero-padded input,
+    so once all four strips are written, `y` becomes `batchnorm(pad(x, 0))`."""
+    y, idx, value = args[0], args[1], args[2]
+    pad = s.graph.nodes[y.ir_ref] if isinstance(y, TracedTensor) else None
+    state = s.borders.get(id(y))
+    if state is not None:
+        pad = s.graph.nodes[state[0]]
+    if pad is None or pad.op != "pad" or isinstance(value, TracedTensor) \
+            or s.graph.nodes[pad.inputs[0]].op != "batchnorm":
+        raise s.error("SNN-FE003", "item assignment into an activation (__setitem__)",
+                      "build the value with torch functions (cat, pad) instead")
+    assert isinstance(y, TracedTensor)
+    bn = s.graph.nodes[pad.inputs[0]]
+    pads = tuple(pad.attrs.pads)
+    side = _border_side(s, y, idx, pads)
+    p = {k: v.astype(np.float64) for k, v in bn.params.items()}
+    c = p["running_mean"].shape[0]
+    zero = p.get("bias", np.zeros(c)) - p["running_mean"] * p.get("weight", np.ones(c)) / \
+        np.sqrt(p["running_var"] + bn.attrs.eps)
+    v = np.broadcast_to(np.asarray(torch.as_tensor(value, dtype=torch.float64).reshape(-1)), (c,))
+    if not np.allclose(v, zero, rtol=1e-5, atol=1e-6):
+        raise s.error("SNN-FE003", "the padded border is written with values other than what "
+                      "the BatchNorm before it makes of zero", "pad with BN(0), as BNAndPadLayer")
+    sides = (state[1] if state else frozenset()) | {side}
+    needed = {name for name, n in zip(("left", "right", "top", "bottom"), pads + (0,) * 4) if n}
+    if sides < needed:
+        s.borders[id(y)] = (pad.name, sides)
+        return
+    s.borders.pop(id(y), None)
+    src = s.wrap(bn.inputs[0], y.time_view)
+    padded = s.emit("pad", [src], {"pads": pads, "value": 0.0})
+    out = s.emit("batchnorm", [padded], bn.attrs.model_dump(), dict(bn.params))
+    y.ir_ref = out.ir_ref

@@ -38,6 +38,9 @@ from snncc.ir.types import Layout, TensorType
 
 # handlers that see a loop's accumulator as it is (they extend it)
 _ACCUMULATE = {"add", "__add__", "__radd__", "__iadd__"}
+# handlers that only read sizes (or write a border strip): no value is used
+_QUERIES = {"__setitem__", "get:shape", "dim", "size", "numel", "__len__", "get:ndim",
+            "get:dtype", "get:device", "__hash__"}
 _THIS_DIR = os.path.dirname(os.path.abspath(__file__))
 _TORCH_DIR = os.path.dirname(torch.__file__)
 
@@ -85,6 +88,8 @@ class Session:
     param_cache: dict[int, np.ndarray] = field(default_factory=dict)
     step_states: dict[int, StepState] = field(default_factory=dict)
     probe_calls: dict[int, list[str]] = field(default_factory=dict)
+    # tensors whose padded border is being written strip by strip: id -> (pad node, sides)
+    borders: dict[int, tuple[str, frozenset[str]]] = field(default_factory=dict)
     current: str = ""  # the torch function being converted (for diagnostics)
     func: Any = None  # ... and the function object itself (size queries call it on meta)
 
@@ -111,6 +116,8 @@ class Session:
 
     def numpy_param(self, p: torch.Tensor) -> np.ndarray:
         """A model constant as float32 numpy, copied once per trace session."""
+        if isinstance(p, np.ndarray):
+            return p
         key = id(p)
         if key not in self.param_cache:
             self.param_cache[key] = p.detach().to("cpu", torch.float32).numpy().copy()
@@ -187,6 +194,10 @@ class Session:
         try:
             if handler is None:
                 raise unsupported(self, name)
+            if self.borders and name not in _QUERIES and any(
+                    id(a) in self.borders for a in args if isinstance(a, TracedTensor)):
+                raise self.error("SNN-FE003", "a padded tensor is used while only some of its "
+                                 "border strips are written", "write all four strips first")
             if name not in _ACCUMULATE:
                 args = [self.finish_sum(a) for a in args]
             return handler(self, args, kwargs)

@@ -1,6 +1,11 @@
 """Graph -> Graph passes, registered by name (see `manager.py`)."""
 
-from snncc.passes import canonicalize, merge_linear, prune_timesteps  # noqa: F401  (registers)
+from snncc.passes import (  # noqa: F401  (registers)
+    canonicalize,
+    fold_bn_forward,
+    merge_linear,
+    prune_timesteps,
+)
 from snncc.passes.canonicalize import CANONICALIZE
 from snncc.passes.manager import (
            PASSES,

@@ -8,7 +8,9 @@ Order (the `CANONICALIZE` list) and why:
    reshape that undoes it, so every tensor keeps its time axis first.
 3. sink-transpose-into-bn + cancel-transposes: `bn(x.transpose(-1, -2)).transpose(-1, -2)`
    becomes a BN on the feature axis, right after its Linear.
-4. fold-batchnorm: BN into the preceding conv/linear (weights and bias).
+4. fold-batchnorm: BN into the preceding conv/linear (weights and bias); a BN with no
+   weight op before it (after a pad) into the unpadded weight op after it
+   (fold-batchnorm-forward, fold_bn_forward.py).
 5. mean-to-sum: a mean is a sum times 1/N; the sum stays exact (integer counts of
    spikes), the 1/N is a constant scale that folds like any other.
 6. fold-scales: push constant scales forward through ops they commute with, into
@@ -121,8 +123,8 @@ def _rebuild_without_merge(graph: Graph, user: Node, flat: Node, src: Node) -> s
         if user.attrs.shape == src.type.shape:
             return src.name
         return graph.add("reshape", [src.name], user.attrs, origin=user.origin).name
-    if user.opdef.num_inputs != 1 or user.inputs != [flat.name]:
-        return _rebuild_binary(graph, user)
+    if user.opdef.num_inputs != 1:
+        return _rebuild_multi(graph, user, len(flat.type.shape))
     attrs = user.opdef.split_leading(user.attrs, len(flat.type.shape))
     if attrs is None:
         return None
@@ -130,18 +132,18 @@ def _rebuild_without_merge(graph: Graph, user: Node, flat: Node, src: Node) -> s
     return graph.add("flatten", [new.name], FlattenAttrs(start=0, end=1), origin=user.origin).name
 
 
-def _rebuild_binary(graph: Graph, user: Node) -> str | None:
-    """add/mul/matmul of two time-merged tensors of the same [T, B]: apply it unmerged."""
-    if user.opdef.num_inputs != 2 or user.opdef.split_leading(user.attrs, 0) is None:
+def _rebuild_multi(graph: Graph, user: Node, ndim: int) -> str | None:
+    """add/mul/matmul/cat whose inputs are all time-merged tensors of the same [T, B]:
+    apply it unmerged (any number of inputs: cat is variadic)."""
+    attrs = user.opdef.split_leading(user.attrs, ndim)
+    if attrs is None:
         return None
     srcs = [_time_merge_source(graph, graph.nodes[i]) for i in user.inputs]
-    if any(s is None for s in srcs):
+    found = [s for s in srcs if s is not None]
+    if len(found) != len(srcs) or len({s.type.shape[:2] for s in found}) != 1:
         return None
-    a, b = srcs
-    assert a is not None and b is not None
-    if a.type.shape[:2] != b.type.shape[:2]:
-        return None
-    new = graph.add(user.op, [a.name, b.name], user.attrs, user.params, user.origin, name=user.name)
+    new = graph.add(user.op, [s.name for s in found], attrs, user.params, user.origin,
+                    name=user.name)
     return graph.add("flatten", [new.name], FlattenAttrs(start=0, end=1), origin=user.origin).name
 
 
@@ -278,7 +280,7 @@ def _absorb_scale(graph: Graph, sc: Node, notes: list[str]) -> bool:
         graph.rebuild(user, inputs=[x], params=params)
         notes.append(f"folded x{c:g} into the weights of %{user.name} ({user.origin.module_path})")
         return True
-    if user.opdef.scale_commutes and (c > 0 or user.op != "maxpool2d"):
+    if user.opdef.commutes_with_scale(user.attrs, c):
         # f(c x) == c f(x): swap, and try again further down
         ins = [x if i == sc.name else i for i in user.inputs]
         moved = graph.add(user.op, ins, user.attrs, user.params, user.origin, name=user.name)
@@ -295,6 +297,7 @@ CANONICALIZE = [
     "sink-transpose-into-bn",
     "cancel-transposes",
     "fold-batchnorm",
+    "fold-batchnorm-forward",
     "mean-to-sum",
     "fold-scales",
     "merge-linear-chains",
