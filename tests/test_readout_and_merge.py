@@ -131,6 +131,19 @@ def test_per_step_logits_head_is_readout(pool: str) -> None:
     _same(g, c, net.sample())
 
 
+@pytest.mark.skipif("adaptive_avgpool2d" not in OPS, reason="no adaptive_avgpool2d op yet")
+@pytest.mark.parametrize("out", [1, 2])
+def test_per_step_logits_after_adaptive_avgpool_is_readout(out: int) -> None:
+    """SpikingJelly's zoo ResNets in multi-step mode: AdaptiveAvgPool2d -> flatten -> fc."""
+    net = Net((2, 6, 6), spikes=False)
+    attrs = get_op("adaptive_avgpool2d").attrs_type(output_size=(out, out))  # type: ignore[call-arg]
+    y = net.op("adaptive_avgpool2d", _spiking_trunk(net), attrs, "avgpool")
+    g = net.out(net.linear(net.op("flatten", y, FlattenAttrs(start=2, end=-1)), "fc", 10))
+    c, _ = _canonical(g)
+    assert _classes(check_spike_only(c))["fc"] == "READOUT_MAC"
+    _same(g, c, net.sample())
+
+
 def test_head_after_mean_over_time_is_readout() -> None:
     net = Net((2, 6, 6), spikes=False)
     s = _spiking_trunk(net)
@@ -415,3 +428,46 @@ def test_zero_pad_merges_only_without_bias(bias: bool) -> None:
     else:
         assert len(notes) == 1
         _same(g, m, net.sample())
+
+
+@needs_pad
+@settings(max_examples=60, deadline=None)
+@given(k1=st.integers(1, 3), s1=st.integers(1, 2), p1=st.integers(0, 1), pad=st.integers(0, 2),
+       k2=st.integers(1, 3), s2=st.integers(1, 2), p2=st.integers(0, 1), bias1=st.booleans(),
+       by_bias=st.booleans(), size=st.integers(5, 8), seed=st.integers(0, 2**16))
+def test_every_merge_through_a_pad_is_exact(k1: int, s1: int, p1: int, pad: int, k2: int,
+                                            s2: int, p2: int, bias1: bool, by_bias: bool,
+                                            size: int, seed: int) -> None:
+    """pad with the first conv's (constant) bias, or with 0; merged exactly when the pad
+    value and the second conv's zero padding are what the first conv outputs there."""
+    net = Net((2, size, size), seed=seed)
+    a = net.conv(net.x, "a", 3, k1, stride=s1, padding=p1, bias=bias1)
+    if bias1:
+        net.g.nodes[a].params["bias"] = np.full(3, 0.375, dtype=np.float32)
+    value = 0.375 if bias1 and by_bias else 0.0
+    if net.g.nodes[a].type.shape[-1] + 2 * (pad + p2) < k2:
+        return
+    mid = _pad(net, a, pad, value) if pad else a
+    g = net.out(net.conv(mid, "b", 4, k2, stride=s2, padding=p2))
+    m, notes = _merge(g)
+    n1 = net.g.nodes[a].type.shape[-1]
+    border_ok = k1 <= p1 + s1 and n1 * s1 - p1 >= size
+    exact = pad + p2 == 0 or (border_ok and (not pad or value == (0.375 if bias1 else 0.0))
+                               and (not p2 or not bias1))
+    assert bool(notes) == exact, (notes, n1)
+    if notes:
+        _same(g, m, net.sample(seed))
+
+
+@needs_pad
+def test_asymmetric_and_channel_pads_are_not_merged() -> None:
+    net = Net((4, 7, 7))
+    a = net.conv(net.x, "c1", 4, 1, bias=False)
+    attrs = get_op("pad").attrs_type(pads=(1, 0, 1, 0), value=0.0)  # type: ignore[call-arg]
+    asym = net.conv(net.op("pad", a, attrs, "p1"), "asym", 4, 3)
+    b = net.conv(net.x, "c2", 4, 1, bias=False)
+    attrs = get_op("pad").attrs_type(pads=(0, 0, 0, 0, 1, 1), value=0.0)  # type: ignore[call-arg]
+    chan = net.conv(net.op("pad", b, attrs, "p2"), "chan", 4, 1)
+    g = net.out(asym, chan)
+    assert "asymmetric" in _violation(g, "asym")
+    assert "non-spatial axis" in _violation(g, "chan")

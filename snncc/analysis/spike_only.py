@@ -35,10 +35,11 @@ from snncc.ir.types import Layout, ValueKind
 from snncc.passes.merge_linear import describe, explain
 
 # Ops that keep a head's operand "averaged spikes": a (scaled) non-negative
-# combination of spikes. After canonicalization a mean is `sum` (its 1/N folded
-# into the head's weights), an average pool may be a sum pool.
+# combination of spikes (max pools: a selection of them). After canonicalization a
+# mean is `sum`, its 1/N folded into the head's weights; an op that turns an average
+# pool into a sum pool belongs here too.
 _AVERAGING = frozenset({"sum", "mean", "add", "scale", "avgpool2d", "adaptive_avgpool2d",
-                        "sumpool2d", "maxpool2d", "time_mask"})
+                        "maxpool2d", "adaptive_maxpool2d", "time_mask"})
 
 
 class MulClass(str, Enum):
