@@ -37,6 +37,8 @@ ACTIVATION_PATH: tuple[str, ...] = (
     "chip_weight_op",
     "lif_layer",
     "maxpool_or",
+    "adaptive_max_or",
+    "max_reduce",
     "matmul_and_count",
     "matmul_select_sum",
     "to_domain",
@@ -140,6 +142,22 @@ def maxpool_or(x: np.ndarray, win: tuple[int, int], stride: tuple[int, int],
         for b in range(win[1]):
             np.maximum(out, xp[..., a::stride[0], b::stride[1]][..., :out_hw[0], :out_hw[1]], out=out)
     return out
+
+
+def adaptive_max_or(x: np.ndarray, rows: list[np.ndarray], cols: list[np.ndarray]) -> np.ndarray:
+    """Adaptive max-pooling: OR of spikes (max of counts) over PyTorch's bins, one gather
+    per bin offset (``rows``/``cols``, prepared by the quantizer, clip each offset to its
+    bin, so a short bin repeats an element, which never changes a max)."""
+    out = x[..., rows[0][:, np.newaxis], cols[0][np.newaxis, :]]
+    for r in rows:
+        for c in cols:
+            np.maximum(out, x[..., r[:, np.newaxis], c[np.newaxis, :]], out=out)
+    return out
+
+
+def max_reduce(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """amax: OR of spikes (max of counts) over axes, by compare-select."""
+    return np.max(x, axis=axes, keepdims=keepdims)
 
 
 def matmul_and_count(a: np.ndarray, b: np.ndarray) -> I32:

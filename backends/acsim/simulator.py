@@ -19,7 +19,11 @@ is bit-exact to Lava 0.10.0 ``fixed_pt``):
   wrap, clip, strict ``>``, reset to 0) with the quantizer's du, dv, vth, bias.
 - ``q @ k^T`` of spikes: AND, then count (a popcount per output).
 - counts @ spikes: select the count where the spike is 1, then sum.
-- max-pooling of spikes: OR over the window; of counts: max (compare-select).
+- max-pooling of spikes: OR over the window; of counts: max (compare-select); the
+  same for adaptive max-pooling (PyTorch's bins) and ``amax``.
+- ``cat``, ``slice``, ``pad`` (with 0; spikes and counts also with a count),
+  nearest upsampling and adaptive pools with one input per bin: moves and gathers
+  (:mod:`snncc.passes.quantize.moves`); a current's pending bias moves with it.
 - residual ``add``/``sub``: integer add of values in one current domain; counts
   entering a domain are shifted left by its ``shift``.
 - ``time_mask``: select (a masked step passes zeros).
@@ -60,12 +64,14 @@ from numpy.typing import NDArray
 
 from snncc.backends.acsim.counts import HardwareLayer, SimCounts
 from snncc.backends.acsim.datapath import (
+    adaptive_max_or,
     add_sub,
     chip_weight_op,
     integer_sum,
     lif_layer,
     matmul_and_count,
     matmul_select_sum,
+    max_reduce,
     maxpool_or,
     mul_chip,
     rf_counts,
@@ -92,6 +98,7 @@ from snncc.passes.quantize import (
     lead_axes,
     sum_axes,
 )
+from snncc.passes.quantize.moves import NEW_OPS, adaptive_taps, apply_move, is_move, max_axes
 
 
 @dataclass
@@ -245,6 +252,26 @@ def _received_through(node: Node, src: Node, run: _Run) -> np.ndarray | None:
     return r
 
 
+def _new_op(node: Node, srcs: list[Node], ins: list[np.ndarray], cats: list[Cat],
+            run: _Run) -> np.ndarray:
+    """cat, slice, pad, nearest upsampling, one-element-bin pools: moves, which carry the
+    events each element received along; adaptive max-pooling and amax: compare-selects,
+    whose outputs are counted as the spikes or counts they are (no events carried)."""
+    if node.op == "adaptive_maxpool2d" and not is_move(node, srcs[0]):
+        rows, cols = adaptive_taps(node, srcs[0])
+        return adaptive_max_or(ins[0], rows, cols)
+    if node.op == "amax":
+        assert isinstance(node.attrs, ReduceAttrs)
+        return max_reduce(ins[0], max_axes(node, srcs[0]), node.attrs.keepdim)
+    got = [run.received.get(s.name) for s in srcs]
+    if any(r is not None for r in got):
+        parts = [r if r is not None else
+                 (x != 0).astype(np.int32) if c in (Cat.SPIKE, Cat.COUNT) else
+                 np.zeros(x.shape, dtype=np.int32) for r, x, c in zip(got, ins, cats)]
+        run.received[node.name] = apply_move(node, srcs, parts, fill=0.0)
+    return apply_move(node, srcs, ins)
+
+
 def _chip_op(program: Program, node: Node, run: _Run) -> np.ndarray:
     qg = program.qg
     cats = [qg.categories[i] for i in node.inputs]
@@ -267,6 +294,8 @@ def _chip_op(program: Program, node: Node, run: _Run) -> np.ndarray:
         return add_sub(xs[0], xs[1], node.op == "sub")
     if node.op in ("matmul", "mul"):
         return _product(node, ins, cats, run, steps)
+    if node.op in NEW_OPS:
+        return _new_op(node, srcs, ins, cats, run)
     r = _received_through(node, srcs[0], run)
     if r is not None:
         run.received[node.name] = r

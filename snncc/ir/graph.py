@@ -202,8 +202,8 @@ def verify(graph: Graph) -> None:
             continue
         if not isinstance(n.attrs, opdef.attrs_type):
             errors.append(f"{where}: attrs are {type(n.attrs).__name__}, not {opdef.attrs_type.__name__}")
-        if len(n.inputs) != opdef.num_inputs:
-            errors.append(f"{where}: {len(n.inputs)} inputs, op takes {opdef.num_inputs}")
+        if not opdef.takes_inputs(len(n.inputs)):
+            errors.append(f"{where}: {len(n.inputs)} inputs, op takes {opdef.arity_text()}")
         for i in n.inputs:
             if i not in seen:
                 errors.append(f"{where}: input %{i} is undefined or not before it")

@@ -73,7 +73,8 @@ class OpDef:
 
     name: ClassVar[str]
     attrs_type: ClassVar[type[Attrs]] = NoAttrs
-    num_inputs: ClassVar[int] = 1
+    # How many inputs a node takes; None: variadic, one or more (cat).
+    num_inputs: ClassVar[int | None] = 1
     params: ClassVar[tuple[str, ...]] = ()
     optional_params: ClassVar[tuple[str, ...]] = ()
     multiplies: ClassVar[Multiplies] = Multiplies.NONE
@@ -84,6 +85,22 @@ class OpDef:
     is_neuron: ClassVar[bool] = False
     # Weight ops: the output axis (from the end) that holds output channels/features.
     channel_axis: ClassVar[int | None] = None
+
+    @classmethod
+    def takes_inputs(cls, n: int) -> bool:
+        """Whether a node of this op may have `n` inputs (variadic ops take one or more)."""
+        return n >= 1 if cls.num_inputs is None else n == cls.num_inputs
+
+    @classmethod
+    def arity_text(cls) -> str:
+        return "1 or more" if cls.num_inputs is None else str(cls.num_inputs)
+
+    @classmethod
+    def commutes_with_scale(cls, attrs: Attrs, c: float) -> bool:
+        """f(c x) == c f(x) for this node's attributes and the constant c. fold-scales asks
+        this, not the class flag, because for some ops it depends on both (a max only
+        commutes with c > 0, a pad only when it pads with 0)."""
+        return cls.scale_commutes
 
     @classmethod
     def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:

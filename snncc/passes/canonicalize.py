@@ -5,7 +5,8 @@ Order (the `CANONICALIZE` list) and why:
 1. remove-identity: dropout, `contiguous()` and no-op reshapes carry no meaning.
 2. unmerge-time: SpikingJelly merges time into batch (`x.flatten(0, 1)`) around
    per-step layers; push that merge down through the layers until it meets the
-   reshape that undoes it, so every tensor keeps its time axis first.
+   reshape that undoes it, so every tensor keeps its time axis first (an op of
+   several inputs, such as a cat, when all of them are merges of one [T, B]).
 3. sink-transpose-into-bn + cancel-transposes: `bn(x.transpose(-1, -2)).transpose(-1, -2)`
    becomes a BN on the feature axis, right after its Linear.
 4. fold-batchnorm: BN into the preceding conv/linear (weights and bias); a BN with no

@@ -1,6 +1,7 @@
 """Importing this package registers every op in the op table."""
 
 from snncc.ir.ops import (
+    combine,
     elementwise,
     io,
     neurons,
@@ -9,8 +10,9 @@ from snncc.ir.ops import (
     reduce,
     structure,
     timemask,
+    upsample,
     weights,
 )
 
-__all__ = ["elementwise", "io", "neurons", "norm", "pool", "reduce", "structure", "timemask",
-           "weights"]
+__all__ = ["combine", "elementwise", "io", "neurons", "norm", "pool", "reduce", "structure",
+           "timemask", "upsample", "weights"]

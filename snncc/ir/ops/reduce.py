@@ -98,3 +98,34 @@ class Sum(_Reduce):
     def evaluate(cls, attrs: Attrs, params: dict[str, torch.Tensor], ins: list[torch.Tensor]) -> torch.Tensor:
         assert isinstance(attrs, ReduceAttrs)
         return ins[0].sum(dim=attrs.dims, keepdim=attrs.keepdim)
+
+
+@register_op
+class Amax(_Reduce):
+    """Max over axes: of spikes an OR (SPIKE stays SPIKE); over axis 0 of a [T, ...]
+    tensor it reduces time (a readout), as sum and mean do."""
+
+    name = "amax"
+    scale_commutes = True  # for positive scales: max(c x) == c max(x)
+
+    @classmethod
+    def commutes_with_scale(cls, attrs: Attrs, c: float) -> bool:
+        return c > 0
+
+    @classmethod
+    def infer(
+        cls, attrs: Attrs, ins: list[TensorType], params: dict[str, np.ndarray], ctx: InferContext
+    ) -> TensorType:
+        assert isinstance(attrs, ReduceAttrs)
+        x = ins[0]
+        if not attrs.dims:
+            raise ValueError("amax: no axes to reduce (give them; () would reduce all)")
+        shape, layout, n = cls.reduced(attrs, x)
+        if n == 0:
+            raise ValueError(f"amax: reduces an empty axis of {x.shape}")
+        return x.with_(shape=shape, layout=layout, analog=False)
+
+    @classmethod
+    def evaluate(cls, attrs: Attrs, params: dict[str, torch.Tensor], ins: list[torch.Tensor]) -> torch.Tensor:
+        assert isinstance(attrs, ReduceAttrs)
+        return ins[0].amax(dim=attrs.dims, keepdim=attrs.keepdim)

@@ -107,6 +107,8 @@ def _current_bounds(graph: Graph, cat: dict[str, Cat]) -> dict[str, float]:
                 bound[n.name] = _abs_row_sum_max(n) * ins[0]
             elif n.op in ("add", "sub"):
                 bound[n.name] = ins[0] + ins[1]
+            elif n.op == "cat":
+                bound[n.name] = max(ins)
             elif n.op == "sum":
                 src = graph.nodes[n.inputs[0]]
                 dims, _ = sum_axes(n, src)

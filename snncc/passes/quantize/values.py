@@ -16,10 +16,12 @@ import numpy as np
 
 from snncc.diagnostics import SnnccError
 from snncc.ir.graph import Graph, Node
+from snncc.ir.ops.combine import PadAttrs
 from snncc.ir.ops.elementwise import ScalarAttrs
 from snncc.ir.ops.reduce import ReduceAttrs
 from snncc.ir.ops.structure import PermuteAttrs, TransposeAttrs
-from snncc.ir.types import Layout
+from snncc.ir.types import Layout, ValueKind
+from snncc.passes.quantize.moves import MAX_OPS, NEW_OPS, apply_move, check_per_sample, is_move
 
 WEIGHT_OPS = ("conv1d", "conv2d", "linear")
 NEURON_OPS = ("lif", "if", "plif")
@@ -108,26 +110,47 @@ def _unsupported(node: Node, why: str) -> SnnccError:
 def categorize(graph: Graph) -> dict[str, Cat]:
     """Decide, in topological order, what kind of value every node holds and where."""
     cat: dict[str, Cat] = {}
+    cause: dict[str, Node] = {}  # per HOST value: the op that first left the chip
     for n in graph:
         ins = [cat[i] for i in n.inputs]
-        c = _category(n, ins)
+        srcs = [graph.nodes[i] for i in n.inputs]
+        if n.op in NEW_OPS:
+            check_per_sample(n, srcs[0])
+        c = _category(n, srcs, ins)
         if n.opdef.is_neuron and ins[0] not in (Cat.CURRENT, Cat.COUNT, Cat.ANALOG, Cat.SPIKE):
-            raise SnnccError(
-                "SNN-Q003",
-                f"neuron %{n.name} reads a host value ({ins[0].value}): a chip neuron cannot "
-                "read the result of a host computation",
-                location=n.location(),
-                hint="the readout (a weight op fed non-spikes) must come after the last neuron",
-            )
+            raise _host_read(n, cause.get(n.inputs[0]), graph)
+        if c == Cat.HOST:
+            cause[n.name] = next((cause[i] for i in n.inputs if i in cause), n)
         cat[n.name] = c
     return cat
 
 
-def _category(n: Node, ins: list[Cat]) -> Cat:
+def _host_read(n: Node, cause: Node | None, graph: Graph) -> SnnccError:
+    """A chip neuron reads a host value: name the op acsim had no on-chip rule for."""
+    why = ""
+    if cause is not None and not cause.opdef.is_neuron:
+        kinds = ", ".join(graph.nodes[i].type.kind.value for i in cause.inputs)
+        path = cause.origin.module_path or "<root>"
+        why = (f"; acsim has no rule for op {cause.op} (node %{cause.name}, module '{path}') "
+               f"on chip with {kinds} inputs, so it and everything after it ran on the host")
+    return SnnccError(
+        "SNN-Q003",
+        f"neuron %{n.name} reads a host value: a chip neuron cannot read the result of a "
+        f"host computation{why}",
+        location=n.location(),
+        hint="the readout (a weight op fed non-spikes) must come after the last neuron; "
+             "feed the op spikes or counts (for a pool: max-pool, or average over one element "
+             "per bin), or compile with --target ir",
+    )
+
+
+def _category(n: Node, srcs: list[Node], ins: list[Cat]) -> Cat:
     if n.op == "input":
         return Cat.SPIKE if n.type.kind.value == "SPIKE" else Cat.ANALOG
     if Cat.HOST in ins:
         return Cat.HOST
+    if n.op in NEW_OPS:
+        return _new_op_category(n, srcs, ins)
     if n.opdef.is_neuron:
         return Cat.SPIKE
     if n.op in WEIGHT_OPS:
@@ -159,6 +182,31 @@ def _category(n: Node, ins: list[Cat]) -> Cat:
     if n.op == "rsub" and ins[0] == Cat.SPIKE:
         assert isinstance(n.attrs, ScalarAttrs)
         return Cat.SPIKE if n.attrs.value == 1.0 else Cat.HOST
+    return Cat.HOST
+
+
+def _new_op_category(n: Node, srcs: list[Node], ins: list[Cat]) -> Cat:
+    """cat, slice, pad, upsample_nearest, adaptive pools, amax (see :mod:`.moves`)."""
+    if n.op == "cat":
+        kinds = set(ins)
+        if len(kinds) == 1:
+            return ins[0]
+        return Cat.COUNT if kinds <= {Cat.SPIKE, Cat.COUNT} else Cat.HOST
+    x = ins[0]
+    if x == Cat.ANALOG:  # the host computes on its own input, before encoding it
+        return Cat.ANALOG
+    if n.op == "pad":
+        assert isinstance(n.attrs, PadAttrs)
+        v = n.attrs.value
+        if v == 0.0:
+            return x
+        if x in (Cat.SPIKE, Cat.COUNT) and n.type.integer and v >= 0:  # fills with a count
+            return Cat.SPIKE if n.type.kind == ValueKind.SPIKE else Cat.COUNT
+        return Cat.HOST
+    if is_move(n, srcs[0]):
+        return x
+    if n.op in MAX_OPS and x in (Cat.SPIKE, Cat.COUNT):  # OR of spikes, max of counts
+        return x
     return Cat.HOST
 
 
@@ -202,6 +250,9 @@ def pending_biases(graph: Graph, cat: dict[str, Cat]) -> dict[str, np.ndarray]:
         elif n.op in STRUCTURAL_OPS:
             x = pb[srcs[0].name][(np.newaxis,) * lead_axes(srcs[0])]
             pb[n.name] = item_structural(n, srcs[0], x)[(0,) * lead_axes(n)].copy()
+        elif n.op in NEW_OPS:  # a move (a max of currents is never CURRENT): pads carry 0
+            xs = [pb[s.name][(np.newaxis,) * lead_axes(s)] for s in srcs]
+            pb[n.name] = apply_move(n, srcs, xs, fill=0.0)[(0,) * lead_axes(n)].copy()
         elif n.op == "sum":
             dims, over_time = sum_axes(n, srcs[0])
             lead = lead_axes(srcs[0])
