@@ -17,6 +17,8 @@ import torch
 from snncc.frontends.torch.fn_shapes import reshape_to
 from snncc.frontends.torch.functions import arg, handles, ints, tensor_arg
 from snncc.frontends.torch.tensor import TracedTensor
+from snncc.ir.ops.combine import PadAttrs
+from snncc.ir.ops.norm import BatchNormAttrs
 
 if TYPE_CHECKING:
     from snncc.frontends.torch.session import Session
@@ -242,6 +244,7 @@ def _setitem(s: Session, args: list[Any], kwargs: dict[str, Any]) -> None:
                       "build the value with torch functions (cat, pad) instead")
     assert isinstance(y, TracedTensor)
     bn = s.graph.nodes[pad.inputs[0]]
+    assert isinstance(pad.attrs, PadAttrs) and isinstance(bn.attrs, BatchNormAttrs)
     pads = tuple(pad.attrs.pads)
     side = _border_side(s, y, idx, pads)
     p = {k: v.astype(np.float64) for k, v in bn.params.items()}
@@ -260,5 +263,6 @@ def _setitem(s: Session, args: list[Any], kwargs: dict[str, Any]) -> None:
     s.borders.pop(id(y), None)
     src = s.wrap(bn.inputs[0], y.time_view)
     padded = s.emit("pad", [src], {"pads": pads, "value": 0.0})
-    out = s.emit("batchnorm", [padded], bn.attrs.model_dump(), dict(bn.params))
+    params: dict[str, Any] = dict(bn.params)  # already the IR's numpy arrays
+    out = s.emit("batchnorm", [padded], bn.attrs.model_dump(), params)
     y.ir_ref = out.ir_ref

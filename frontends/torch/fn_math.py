@@ -42,8 +42,13 @@ def _scalar(s: Session, v: Any) -> float | None:
     return None
 
 
-def _steps(v: View) -> frozenset[int]:
-    return v.summed or frozenset({v.step}) if v.step is None or v.step >= 0 else frozenset()
+def _steps(v: View) -> frozenset[int] | None:
+    """The time steps a view adds up; None for a whole tensor or hidden time."""
+    if v.summed:
+        return v.summed
+    if v.step is None or v.step < 0 or v.slab:
+        return None
+    return frozenset({v.step})
 
 
 def _accumulate(s: Session, a: TracedTensor, b: TracedTensor) -> TracedTensor | None:
@@ -51,7 +56,7 @@ def _accumulate(s: Session, a: TracedTensor, b: TracedTensor) -> TracedTensor | 
     if a.ir_ref != b.ir_ref or not (a.time_view.hides_time and b.time_view.hides_time):
         return None
     sa, sb = _steps(a.time_view), _steps(b.time_view)
-    if not sa or not sb or sa & sb or None in sa | sb:
+    if sa is None or sb is None or sa & sb:
         return None
     return s.wrap(a.ir_ref, View(summed=sa | sb))
 
