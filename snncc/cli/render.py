@@ -37,6 +37,8 @@ def render_text(report: SpikeOnlyReport, console: Console, *, show_ac: bool = Fa
         table.add_row(f"[{_STYLE[f.cls]}]{f.cls.value}[/]", f.module_path or "<root>", f.op,
                       operands, why)
     console.print(table)
+    for m in report.merged:  # linear chains judged as the one weight op they are
+        console.print(f"[dim]{m.note}[/dim]")
     s = report.summary()
     verdict = "[bold green]spike-only: yes[/]" if report.ok else "[bold red]spike-only: no[/]"
     console.print(f"{verdict}  AC {s['AC']}  ENCODING_MAC {s['ENCODING_MAC']}  "
