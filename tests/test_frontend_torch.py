@@ -91,3 +91,17 @@ def test_unsupported_code_gets_a_located_diagnostic(model: nn.Module, shape: tup
     assert d.code == code
     assert needle in d.render()
     assert d.hint
+
+
+def test_an_exception_in_the_models_own_code_is_a_diagnostic_at_that_line() -> None:
+    """SpikingJelly's own shape check refuses a 4-D input in multi-step mode: one
+    located diagnostic, not the ValueError's traceback."""
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    model = nn.Sequential(layer.Conv2d(3, 4, 3), neuron.LIFNode())
+    functional.set_step_mode(model, "m")
+    with pytest.raises(SnnccError) as info:
+        trace(model.eval(), torch.zeros(2, 3, 8, 8))
+    d = info.value.diagnostic
+    assert d.code == "SNN-FE008" and "ValueError" in d.message
+    assert d.location.file is not None and d.location.file.endswith("activation_based/layer.py")

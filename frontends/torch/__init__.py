@@ -19,6 +19,8 @@ Where time lives is read from the model, not assumed from the input:
 
 from __future__ import annotations
 
+import os
+import traceback
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +36,10 @@ from snncc.ir.ops.io import InputAttrs
 from snncc.ir.types import Layout
 
 INPUT_KINDS = ("analog", "spikes")
+_TORCH_DIR = os.path.dirname(torch.__file__)
+_SNNCC_DIRS = tuple(os.path.dirname(os.path.abspath(m.__file__ or "")) for m in (
+    __import__("snncc"), __import__("snncc.frontends", fromlist=["_"]),
+    __import__("snncc.backends", fromlist=["_"])))
 
 
 def trace(
@@ -146,6 +152,10 @@ class _Runner:
                 result = self.module(*args)
                 if outputs:
                     graph.outputs = [self._output(session, t) for t in _tensors_in(result)]
+        except (SnnccError, Retry):
+            raise
+        except Exception as e:  # the model's own code refused the example (a shape check)
+            raise _model_error(self.module, e) from None
         finally:
             self.progress[-1] = len(graph.nodes)
         if outputs and not graph.outputs:
@@ -176,6 +186,28 @@ class _Runner:
                              "over time", location=Location(module_path=""),
                              hint="return the stacked steps (torch.stack) or their sum/mean")
         return t.ir_ref
+
+
+def _model_error(module: torch.nn.Module, e: Exception) -> Exception:
+    """An exception raised by the user's (or SpikingJelly's) code while it ran on the
+    example: a diagnostic pointing at that line. One raised inside snncc is a bug and
+    stays what it is."""
+    frames = traceback.extract_tb(e.__traceback__)
+    last = frames[-1] if frames else None
+    if last is None or _in_snncc(last.filename):
+        return e
+    user = next((f for f in reversed(frames) if not f.filename.startswith(_TORCH_DIR)), last)
+    return SnnccError(
+        "SNN-FE008", f"{type(module).__name__}.forward raised {type(e).__name__}: "
+        f"{str(e).splitlines()[0] if str(e) else ''}",
+        location=Location(module_path="", file=user.filename, line=user.lineno),
+        hint="the model's own code refused the example input: check its shape "
+        "(--input-shape) and, for single-step code, --time-steps")
+
+
+def _in_snncc(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return path.startswith(_SNNCC_DIRS)
 
 
 def _tensors_in(result: Any) -> list[TracedTensor]:
