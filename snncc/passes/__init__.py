@@ -3,6 +3,7 @@
 from snncc.passes import (  # noqa: F401  (registers)
     canonicalize,
     fold_bn_forward,
+    hoist_repeat,
     merge_linear,
     prune_timesteps,
 )

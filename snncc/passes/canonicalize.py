@@ -2,7 +2,9 @@
 multiply on hardware, so the spike-only check judges what would be deployed.
 
 Order (the `CANONICALIZE` list) and why:
-1. remove-identity: dropout, `contiguous()` and no-op reshapes carry no meaning.
+1. remove-identity: dropout, `contiguous()` and no-op reshapes carry no meaning;
+   hoist-time-repeat: an image repeated over T after the encoding layers is repeated
+   before them instead (hoist_repeat.py), so time is axis 0 from the input on.
 2. unmerge-time: SpikingJelly merges time into batch (`x.flatten(0, 1)`) around
    per-step layers; push that merge down through the layers until it meets the
    reshape that undoes it, so every tensor keeps its time axis first (an op of
@@ -293,6 +295,7 @@ def _absorb_scale(graph: Graph, sc: Node, notes: list[str]) -> bool:
 
 CANONICALIZE = [
     "remove-identity",
+    "hoist-time-repeat",
     "unmerge-time",
     "remove-identity",
     "sink-transpose-into-bn",
