@@ -15,7 +15,7 @@ from snncc.analysis.spike_only import SpikeOnlyReport, check_spike_only
 from snncc.api import check_spike_only as check_model
 from snncc.ir import run
 from snncc.ir.graph import Graph, Origin
-from snncc.ir.op import OPS, get_op
+from snncc.ir.op import get_op
 from snncc.ir.ops.io import InputAttrs
 from snncc.ir.ops.neurons import LIFAttrs
 from snncc.ir.ops.norm import BatchNormAttrs
@@ -131,7 +131,6 @@ def test_per_step_logits_head_is_readout(pool: str) -> None:
     _same(g, c, net.sample())
 
 
-@pytest.mark.skipif("adaptive_avgpool2d" not in OPS, reason="no adaptive_avgpool2d op yet")
 @pytest.mark.parametrize("out", [1, 2])
 def test_per_step_logits_after_adaptive_avgpool_is_readout(out: int) -> None:
     """SpikingJelly's zoo ResNets in multi-step mode: AdaptiveAvgPool2d -> flatten -> fc."""
@@ -392,15 +391,11 @@ def test_dilated_and_shared_and_pooled_chains_are_not_merged() -> None:
 
 # -- with an explicit pad between (RepConv's BNAndPadLayer) ---------------------------
 
-needs_pad = pytest.mark.skipif("pad" not in OPS, reason="the pad op is not in the IR yet")
-
-
 def _pad(net: Net, x: str, p: int, value: float) -> str:
     attrs = get_op("pad").attrs_type(pads=(p, p, p, p), value=value)  # type: ignore[call-arg]
     return net.op("pad", x, attrs, "blk.pad")
 
 
-@needs_pad
 def test_repconv_pad_with_the_bias_merges_into_one_3x3_conv() -> None:
     net = Net((4, 7, 7))
     a = net.conv(net.x, "blk.pw1", 4, 1, bias=False)
@@ -415,7 +410,6 @@ def test_repconv_pad_with_the_bias_merges_into_one_3x3_conv() -> None:
     _same(g, m, net.sample())
 
 
-@needs_pad
 @pytest.mark.parametrize("bias", [False, True])
 def test_zero_pad_merges_only_without_bias(bias: bool) -> None:
     net = Net((4, 7, 7))
@@ -430,7 +424,6 @@ def test_zero_pad_merges_only_without_bias(bias: bool) -> None:
         _same(g, m, net.sample())
 
 
-@needs_pad
 @settings(max_examples=60, deadline=None)
 @given(k1=st.integers(1, 3), s1=st.integers(1, 2), p1=st.integers(0, 1), pad=st.integers(0, 2),
        k2=st.integers(1, 3), s2=st.integers(1, 2), p2=st.integers(0, 1), bias1=st.booleans(),
@@ -459,7 +452,6 @@ def test_every_merge_through_a_pad_is_exact(k1: int, s1: int, p1: int, pad: int,
         _same(g, m, net.sample(seed))
 
 
-@needs_pad
 def test_asymmetric_and_channel_pads_are_not_merged() -> None:
     net = Net((4, 7, 7))
     a = net.conv(net.x, "c1", 4, 1, bias=False)
