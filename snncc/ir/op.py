@@ -83,6 +83,8 @@ class OpDef:
     # Acts only on trailing axes, so any leading axes (T, B or T*B) are batch.
     leading_dims_agnostic: ClassVar[bool] = False
     is_neuron: ClassVar[bool] = False
+    # Moves, joins or relabels data and computes nothing (Temporal.STRUCTURAL).
+    moves_data: ClassVar[bool] = False
     # Weight ops: the output axis (from the end) that holds output channels/features.
     channel_axis: ClassVar[int | None] = None
 
@@ -104,7 +106,7 @@ class OpDef:
 
     @classmethod
     def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:
-        return Temporal.PER_STEP
+        return Temporal.STRUCTURAL if cls.moves_data else Temporal.PER_STEP
 
     @classmethod
     def infer(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snncc.ir.op import Attrs, InferContext, OpDef, Temporal, register_op
+from snncc.ir.op import Attrs, InferContext, OpDef, register_op
 from snncc.ir.ops.elementwise import _is_int
 from snncc.ir.ops.structure import _norm
 from snncc.ir.types import Layout, TensorType
@@ -35,9 +35,7 @@ class Cat(OpDef):
     # Not scale-commuting: fold-scales moves a scale of *one* input, and
     # cat(c x, y) != c cat(x, y).
 
-    @classmethod
-    def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:
-        return Temporal.STRUCTURAL
+    moves_data = True  # computes nothing: Temporal.STRUCTURAL
 
     @classmethod
     def infer(
@@ -92,9 +90,7 @@ class Slice(OpDef):
     attrs_type = SliceAttrs
     scale_commutes = True
 
-    @classmethod
-    def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:
-        return Temporal.STRUCTURAL
+    moves_data = True  # computes nothing: Temporal.STRUCTURAL
 
     @classmethod
     def infer(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from snncc.ir.op import Attrs, InferContext, OpDef, Temporal, register_op
+from snncc.ir.op import Attrs, InferContext, OpDef, register_op
 from snncc.ir.types import Layout, TensorType
 
 
@@ -23,9 +23,7 @@ class Input(OpDef):
     attrs_type = InputAttrs
     num_inputs = 0
 
-    @classmethod
-    def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:
-        return Temporal.STRUCTURAL
+    moves_data = True  # computes nothing: Temporal.STRUCTURAL
 
     @classmethod
     def infer(

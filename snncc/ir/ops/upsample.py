@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snncc.ir.op import Attrs, InferContext, OpDef, Temporal, register_op
+from snncc.ir.op import Attrs, InferContext, OpDef, register_op
 from snncc.ir.types import TensorType
 
 
@@ -31,9 +31,7 @@ class UpsampleNearest(OpDef):
     scale_commutes = True
     leading_dims_agnostic = True
 
-    @classmethod
-    def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:
-        return Temporal.STRUCTURAL
+    moves_data = True  # computes nothing: Temporal.STRUCTURAL
 
     @classmethod
     def infer(
