@@ -105,3 +105,32 @@ def test_an_exception_in_the_models_own_code_is_a_diagnostic_at_that_line() -> N
     d = info.value.diagnostic
     assert d.code == "SNN-FE008" and "ValueError" in d.message
     assert d.location.file is not None and d.location.file.endswith("activation_based/layer.py")
+
+
+class _BatchFirst(nn.Module):
+    """Event-frame models take [B, T, 2, H, W] and move time first themselves
+    (Spikingformer's and the Spike-driven Transformer's DVS code)."""
+
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how = how
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.sn = cd.MultiStepLIFNode(v_threshold=0.3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(1, 0, 2, 3, 4) if self.how == "permute" else x.transpose(0, 1).contiguous()
+        T, B = x.shape[:2]
+        return self.sn(self.conv(x.flatten(0, 1)).reshape(T, B, 4, 6, 6)).mean(0)
+
+
+@pytest.mark.parametrize("how", ["permute", "transpose"])
+def test_batch_first_input_made_time_first_by_the_model(how: str) -> None:
+    torch.manual_seed(0)
+    model = _BatchFirst(how).eval()
+    x = (torch.rand(2, 3, 2, 6, 6) > 0.6).float()  # [B=2, T=3, ...]
+    graph = trace(model, x, input_kind="spikes")
+    assert graph.time_steps == 3
+    (out,), _ = run(graph, [x])
+    assert torch.equal(out, forward_reset(model, x))
+    neuron = next(n for n in graph if n.op == "lif")
+    assert neuron.type.shape[:2] == (3, 2)

@@ -9,10 +9,13 @@ Where time lives is read from the model, not assumed from the input:
    leading axis inside forward (`x.unsqueeze(0).repeat(T, ...)`) then makes T;
 2. a multi-step neuron reached by a value without time means the input's
    leading axis was time: traced again with the input `[T, B, ...]`;
-3. single-step neurons called in a Python loop are counted in a probe run: the
+3. a batch-first input `[B, T, ...]` that the model moves to `[T, B, ...]` itself
+   (`x.permute(1, 0, 2, 3, 4)`, `x.transpose(0, 1)` of event frames): that
+   permute declares the time axis;
+4. single-step neurons called in a Python loop are counted in a probe run: the
    count is T, over a static value (an image fed every step) or over the
    input's leading axis (`x[t]`);
-4. single-step code whose neurons are called once per forward is one time
+5. single-step code whose neurons are called once per forward is one time
    step of a loop the user runs outside: `time_steps=T` says how many, and
    the input becomes `[T, B, ...]`.
 """
@@ -90,6 +93,13 @@ class _Runner:
             reason = r.kind
         except SnnccError as static_error:
             return self.fallback(time_first, static_error)
+        moved = self.last.moved_input_axis
+        if reason == "time-first" and moved is not None:  # a batch-first input [B, T, ...]
+            steps = int(self.inputs[0].shape[moved])
+            try:
+                return self.attempt(Mode(Layout.STATIC, steps, time_axis=moved)).graph
+            except (Retry, SnnccError):
+                pass  # not batch-first after all: the input's leading axis is time
         if reason == "count":
             probe = self.probe()
             if probe is not None:
@@ -140,10 +150,12 @@ class _Runner:
         return counts.pop(), varying
 
     progress: list[int]
+    last: Session  # the latest attempt's session (what it learnt about the input)
 
     def attempt(self, mode: Mode, outputs: bool = True) -> Session:
         graph = Graph(time_steps=mode.time_steps or 0)
         session = Session(self.module, graph, mode, self.input_kind, param_cache=self.params)
+        self.last = session
         session.paths = {id(m): name for name, m in self.module.named_modules()}
         self.progress = getattr(self, "progress", []) + [0]
         args = [self._input(session, i, x) for i, x in enumerate(self.inputs)]

@@ -105,7 +105,13 @@ def _transpose(s: Session, args: list[Any], kwargs: dict[str, Any]) -> TracedTen
     x = tensor_arg(s, args, kwargs, 0, "self")
     a = s.axis(x, arg(args, kwargs, 1, "dim0"))
     b = s.axis(x, arg(args, kwargs, 2, "dim1"))
-    return x if a == b else s.emit("transpose", [x], {"dim0": a, "dim1": b})
+    if a == b:
+        return x
+    if s.graph.nodes[x.ir_ref].op == "input" and 0 in (a, b):  # may declare time: a permute
+        order = list(range(x.dim()))
+        order[a], order[b] = order[b], order[a]
+        return permute(s, x, tuple(order))
+    return s.emit("transpose", [x], {"dim0": a, "dim1": b})
 
 
 @handles("t", "get:T", "get:mT")
@@ -124,6 +130,10 @@ def permute(s: Session, x: TracedTensor, dims: tuple[int, ...]) -> TracedTensor:
     full = ([0] if x.time_view.hides_time else []) + ir
     if full == sorted(full):
         return x
+    if s.graph.nodes[x.ir_ref].op == "input" and full[0] != 0:  # [B, T, ...] -> [T, B, ...]?
+        s.moved_input_axis = full[0]
+        if s.mode.time_axis == full[0]:
+            return s.emit("permute", [x], {"dims": tuple(full), "declares_time": True})
     return s.emit("permute", [x], {"dims": tuple(full)})
 
 

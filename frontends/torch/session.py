@@ -64,6 +64,7 @@ class Mode:
     input_layout: Layout  # TIME: axis 0 is time; STATIC: no time axis (repeated inside forward)
     time_steps: int | None  # None: not yet known (found from a repeat over T)
     hidden_time: bool = False  # single-step code: the input is one step of [T, ...]
+    time_axis: int | None = None  # a batch-first input whose axis k the model moves to 0
     probe: bool = False  # only count single-step neuron calls (to learn T)
 
 
@@ -88,6 +89,8 @@ class Session:
     param_cache: dict[int, np.ndarray] = field(default_factory=dict)
     step_states: dict[int, StepState] = field(default_factory=dict)
     probe_calls: dict[int, list[str]] = field(default_factory=dict)
+    # an axis of the input the model moves to the front (a batch-first input's time?)
+    moved_input_axis: int | None = None
     # tensors whose padded border is being written strip by strip: id -> (pad node, sides)
     borders: dict[int, tuple[str, frozenset[str]]] = field(default_factory=dict)
     current: str = ""  # the torch function being converted (for diagnostics)

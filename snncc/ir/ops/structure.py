@@ -162,6 +162,9 @@ class Transpose(_Structural):
 
 class PermuteAttrs(Attrs):
     dims: tuple[int, ...]
+    # The axis moved to the front is time: a batch-first input [B, T, ...] made
+    # time-first by the model itself (`x.permute(1, 0, 2, 3, 4)` of event frames).
+    declares_time: bool = False
 
 
 @register_op
@@ -177,6 +180,11 @@ class Permute(_Structural):
         if sorted(dims) != list(range(n)):
             raise ValueError(f"permute: {attrs.dims} is not a permutation of {n} axes")
         layout = x.layout if dims[0] == 0 else Layout.STATIC
+        if attrs.declares_time:
+            if x.layout != Layout.STATIC or x.shape[dims[0]] != ctx.time_steps:
+                raise ValueError(f"permute: axis {dims[0]} of {x.shape} ({x.layout.value}) "
+                                 f"cannot become the time axis of T={ctx.time_steps} steps")
+            layout = Layout.TIME
         return tuple(x.shape[d] for d in dims), layout
 
     @classmethod
