@@ -273,6 +273,7 @@ def _kill_runtime(source: Any) -> None:
         if actor.is_alive():
             actor.kill()
         actor.join()
-    if getattr(infrastructure, "smm", None) is not None:
-        infrastructure.smm.shutdown()  # the manager unlinks every segment it made
+    smm = getattr(infrastructure, "smm", None)
+    if smm is not None:
+        smm.shutdown()  # the manager unlinks every segment it made
     runtime._is_started = False  # nothing to tell: stop() only releases what is left
