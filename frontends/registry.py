@@ -251,8 +251,13 @@ def _load_torch(path: Path, request: LoadRequest) -> Loaded:
     loaded = load_model(path, trust=request.trust, allow=list(request.allow), arch=request.arch)
     if request.example_input is not None:
         example = request.example_input
-    elif request.input_shape is not None:
-        example = torch.zeros(request.input_shape)
+    elif request.input_shape is not None:  # only its shape is read: no memory for data
+        try:
+            example = torch.empty(request.input_shape, device="meta")
+        except (RuntimeError, OverflowError) as e:
+            raise SnnccError("SNN-IN002", f"input shape {tuple(request.input_shape)} cannot "
+                             f"be a tensor: {str(e).splitlines()[0]}",
+                             hint="give the model's real input shape, e.g. 4,1,1,8,8") from None
     elif loaded.example_input is not None:
         example = loaded.example_input
     else:
