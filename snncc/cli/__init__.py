@@ -236,11 +236,14 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
     from snncc.api import compile as compile_model
     from snncc.ir.serialize import save_graph
 
+    dest = Path(output or Path(source.path).with_suffix(".snnir" if target == "ir" else ".acsim"))
+    if dest.exists() and Path(source.path).exists() and dest.samefile(source.path):
+        raise SnnccError("SNN-OUT004", f"-o {dest} is the model file being compiled",
+                         hint="give the compiled artifact another name")
     calibration = load_inputs(calibration_path) if calibration_path else None
     graph, _ = load_graph_from(source)
     result = compile_model(graph, target=target, hardware=hardware, calibration=calibration,
                            prune=not no_prune, print_ir_after=print_ir_after, printer=err.print)
-    dest = Path(output or Path(source.path).with_suffix(".snnir" if target == "ir" else ".acsim"))
     if result.compiled is not None:
         from snncc.backends.acsim.artifact import save_artifact
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -46,21 +47,58 @@ def graph_to_json(graph: Graph) -> dict[str, Any]:
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and rename: all or nothing."""
+    """Write via a temporary file in the same folder and rename: all or nothing.
+
+    Only a regular file (or a new name) may be the target: renaming over `/dev/null`
+    or a FIFO would replace the device itself (as root), so those are refused; a
+    missing folder, a read-only or full file system is one clear error, and the old
+    file, if any, is left as it was."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    _check_output_target(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _output_error(path, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         # mkstemp makes the file private (0600); an output file gets the user's usual mode
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
+    except OSError as e:
+        raise _output_error(path, e) from None
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def _check_output_target(path: Path) -> None:
+    try:
+        st = os.stat(path)  # follows links: a link to a device is a device
+    except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise SnnccError("SNN-OUT002", f"cannot write {path}: folder {path.parent} does "
+                             "not exist", location=Location(file=str(path)),
+                             hint="create the folder first, or give another -o path") from None
+        return
+    except OSError as e:
+        raise _output_error(path, e) from None
+    if not stat.S_ISREG(st.st_mode):
+        what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file (a device, FIFO or socket)"
+        raise SnnccError("SNN-OUT001", f"refusing to write {path}: it is {what}",
+                         location=Location(file=str(path)),
+                         hint="give -o the path of a regular file; snncc replaces it whole")
+
+
+def _output_error(path: Path, e: OSError) -> SnnccError:
+    return SnnccError("SNN-OUT003", f"cannot write {path}: {e.strerror or e}",
+                      location=Location(file=str(path)),
+                      hint="check the folder is writable and the disk has space; "
+                      "nothing was written and any old file is unchanged")
 
 
 def save_graph(graph: Graph, path: str | Path) -> None:
