@@ -223,7 +223,7 @@ def test_cost_only_report_takes_headline_figures_from_the_totals() -> None:
 
 def test_failed_write_raises_and_leaves_no_file(tmp_path: Path) -> None:
     path = tmp_path / "missing" / "report.html"
-    with pytest.raises(OSError):
+    with pytest.raises(SnnccError, match="SNN-OUT002"):
         write_html_report(_report(), path)
     assert not path.exists() and list(tmp_path.iterdir()) == []
 
