@@ -277,8 +277,9 @@ def _vet(module: str, name: str, allow: Sequence[str]) -> tuple[Any, _Refusal | 
         return getattr(torch._C._nn, name), None
     if any(_within(module, p) for p in NEVER):
         return None, _Refusal(shown, "can run code or touch files", False, module)
-    if module == "__main__":
-        return None, _Refusal(shown, "was defined in a script (__main__), so it cannot be "
+    if "__main__" in module.split("."):
+        # importing a __main__ module runs it (snncc.cli.__main__ would run the CLI)
+        return None, _Refusal(shown, "is in a __main__ module (a script), which runs when "
                               "imported", False, module)
     if "." in name:  # protocol-2 pickles never name nested attributes
         return None, _Refusal(shown, "is a nested attribute, not a top-level class", False,
@@ -302,11 +303,23 @@ def _vet(module: str, name: str, allow: Sequence[str]) -> tuple[Any, _Refusal | 
     if getattr(obj, "__module__", None) != module or getattr(obj, "__qualname__", None) != name:
         home = f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
         return None, _Refusal(shown, f"is an alias of {home}", False, module)
-    if by_user or _builtin_kind_ok(obj, module, builtin or ""):
-        return obj, None
     kind = "class" if isinstance(obj, type) else "function" if callable(obj) else "object"
-    return None, _Refusal(shown, f"is a {kind}; only model classes load from {builtin} "
-                          "without --allow", True, module)
+    if by_user:  # --allow admits model classes, never callables that act
+        if _model_class(obj):
+            return obj, None
+        return None, _Refusal(shown, f"is a {kind}, and --allow admits only model classes "
+                              "(nn.Module, Enum, autograd.Function subclasses)", False, module)
+    if _builtin_kind_ok(obj, module, builtin or ""):
+        return obj, None
+    return None, _Refusal(shown, f"is a {kind}; only model classes load from {builtin}",
+                          isinstance(obj, type), module)
+
+
+def _model_class(obj: Any) -> bool:
+    """What a model file may construct: module, enum and autograd-function classes,
+    whose construction builds a model and does nothing else."""
+    return isinstance(obj, type) and issubclass(
+        obj, (torch.nn.Module, torch.autograd.Function, enum.Enum))
 
 
 def _builtin_kind_ok(obj: Any, module: str, package: str) -> bool:
@@ -359,8 +372,10 @@ def _safe_objects(path: Path, globals_: list[tuple[str, str]], opaque: bool,
         allowable = [r for r in refused if r.allowable]
         if len(allowable) == len(refused):
             modules = list(dict.fromkeys(r.module for r in refused))
-            hint = ("pass " + " ".join(f"--allow {m}" for m in modules)
-                    + " (or --trust to run arbitrary code from this file)")
+            hint = ("if these are your model's own classes, pass "
+                    + " ".join(f"--allow {m}" for m in modules)
+                    + " (it admits nn.Module/Enum classes only, never functions); "
+                    "anything else needs --trust, which runs code from this file")
         elif any(r.module == "__main__" for r in refused):
             hint = ("move the class into an importable module and save the model again; "
                     "or " + TRUST_ONLY)

@@ -280,22 +280,42 @@ def test_code_in_the_file_is_refused_and_does_not_run(tmp_path: Path, call: Call
 def test_class_outside_the_allowlist_is_named_and_can_be_allowed(tmp_path: Path) -> None:
     torch.save(Outsider(), tmp_path / "m.pt")
     err = refused(tmp_path / "m.pt", "SNN-LOAD003", "test_loading.Outsider")
-    assert err.diagnostic.hint == ("pass --allow test_loading (or --trust to run arbitrary "
-                                   "code from this file)")
+    hint = err.diagnostic.hint or ""
+    assert "--allow test_loading" in hint and "classes only" in hint and "--trust" in hint
     assert isinstance(load_model(tmp_path / "m.pt", allow=["test_loading"]).module, Outsider)
     assert isinstance(load_model(tmp_path / "m.pt", allow=["test_loading.Outsider"]).module,
                       Outsider)
     assert isinstance(load_model(tmp_path / "m.pt", trust=True).module, Outsider)
 
 
-def test_functions_in_allowed_packages_need_allow(tmp_path: Path) -> None:
-    """snncc's classes load by default, its functions do not (load_model itself could be called
-    by a crafted file)."""
+def test_functions_are_refused_even_when_their_package_is_allowed(tmp_path: Path) -> None:
+    """--allow admits classes, never callables that act: snncc's load_model, torch's
+    collect_env.run (a shell command) or any function named by a crafted file needs
+    --trust, and the refusal does not suggest --allow for it."""
     model: Any = nn.Linear(2, 2)
     model.hook = load_model
     torch.save(model, tmp_path / "m.pt")
-    refused(tmp_path / "m.pt", "SNN-LOAD003", "snncc.loading.load_model", "--allow snncc.loading")
-    assert load_model(tmp_path / "m.pt", allow=["snncc.loading"]).module.hook is load_model
+    err = refused(tmp_path / "m.pt", "SNN-LOAD003", "snncc.loading.load_model")
+    assert "--allow" not in (err.diagnostic.hint or "")
+    err = refused(tmp_path / "m.pt", "SNN-LOAD003", "snncc.loading.load_model",
+                  allow=["snncc.loading"])
+    assert any("only model classes" in n for n in err.diagnostic.notes)
+    assert "--allow" not in (err.diagnostic.hint or "")
+    assert load_model(tmp_path / "m.pt", trust=True).module.hook is load_model
+    payload = zip_with_pickle(tmp_path / "run.pt",
+                              b"\x80\x02ctorch.utils.collect_env\nrun\nX\x04\x00\x00\x00"
+                              b"trueq\x00\x85R.")
+    for allow in (["torch"], ["torch.utils.collect_env"], ["torch.utils.collect_env.run"]):
+        refused(payload, "SNN-LOAD003", "collect_env.run", allow=allow)
+
+
+def test_a_main_module_is_never_imported_to_vet_a_name(tmp_path: Path) -> None:
+    """Importing snncc.cli.__main__ would run the CLI: such a name is refused unimported."""
+    sys.modules.pop("snncc.cli.__main__", None)
+    path = zip_with_pickle(tmp_path / "m.pt", b"\x80\x02csnncc.cli.__main__\nmain\n)R.")
+    for allow in ([], ["snncc"], ["snncc.cli.__main__"]):
+        refused(path, "SNN-LOAD003", "snncc.cli.__main__.main", allow=allow)
+    assert "snncc.cli.__main__" not in sys.modules
 
 
 def test_disallowed_modules_are_not_even_imported(tmp_path: Path,
@@ -316,8 +336,10 @@ def test_disallowed_modules_are_not_even_imported(tmp_path: Path,
     monkeypatch.delitem(sys.modules, sj, raising=False)
     refused(path, "SNN-LOAD003", f"{sj}.DQSN")
     assert sj not in sys.modules
-    # allowed: imported (the crafted file then holds a Net, which is no model)
-    refused(path.with_name("m.pt"), "SNN-LOAD004", "holds a Net", allow=["sideeffect_mod"])
+    # allowed: imported to look at Net, which is a plain class, not a model class: refused
+    err = refused(path.with_name("m.pt"), "SNN-LOAD003", "sideeffect_mod.Net",
+                  allow=["sideeffect_mod"])
+    assert any("only model classes" in n for n in err.diagnostic.notes)
     assert marker.exists()
     sys.modules.pop("sideeffect_mod", None)
 
