@@ -58,6 +58,7 @@ import pickletools
 import struct
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -464,9 +465,14 @@ def _read_zip(path: Path, size: int) -> _Pickle:
         offset = _member_offset(path, info)
         try:
             data = z.read(info)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
+            damaged = z.testzip()  # every member's CRC: a flipped byte in a weight storage
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
+                zlib.error) as e:
             raise _corrupt(path, f"is corrupt: {info.filename} cannot be read ({e})",
                            offset) from None
+        if damaged is not None:
+            raise _corrupt(path, f"is corrupt: {damaged} fails its CRC check (a damaged "
+                           "weight storage)", _member_offset(path, z.getinfo(damaged)))
     return _Pickle(data, offset, legacy=False)
 
 

@@ -12,9 +12,11 @@ with silently different numbers. Written atomically, like ``.snnir``.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,8 @@ from snncc.backends.acsim.counts import HardwareLayer
 from snncc.backends.acsim.hardware import hardware_layers
 from snncc.backends.acsim.program import Program
 from snncc.diagnostics import Location, SnnccError
-from snncc.ir.serialize import atomic_write, graph_from_bytes, graph_to_bytes
+from snncc.ir.graph import Graph
+from snncc.ir.serialize import DAMAGED, atomic_write, graph_from_bytes, graph_to_bytes, read_members
 from snncc.passes.map_cores import Mapping, map_to_cores
 from snncc.passes.quantize import LayerReport, QuantizedGraph, quantize
 from snncc.targets import Target
@@ -77,12 +80,23 @@ def save_artifact(compiled: CompiledModel, path: str | Path) -> None:
     graph_bytes = graph_to_bytes(qg.graph)
     ints = io.BytesIO()
     np.savez(ints, **_integers(qg))
+    meta["digest"] = _digest(meta, graph_bytes, ints.getvalue())
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("artifact.json", json.dumps(meta, indent=1))
         z.writestr("graph.snnir", graph_bytes)
         z.writestr("integers.npz", ints.getvalue())
     atomic_write(path, buf.getvalue())
+
+
+def _digest(meta: dict[str, Any], graph_bytes: bytes, integers: bytes) -> str:
+    """SHA-256 over everything the artifact holds: a compiled artifact is not for editing,
+    and a changed cost, scale or threshold must not load as if it were what was compiled."""
+    h = hashlib.sha256()
+    fields = {k: v for k, v in meta.items() if k != "digest"}
+    for part in (json.dumps(fields, sort_keys=True).encode(), graph_bytes, integers):
+        h.update(hashlib.sha256(part).digest())
+    return h.hexdigest()
 
 
 def _bad(path: Path, why: str, code: str = "SNN-ART001") -> SnnccError:
@@ -97,13 +111,14 @@ def load_artifact(path: str | Path) -> CompiledModel:
     if not path.exists():
         raise SnnccError("SNN-ART001", f"no such artifact: {path}", location=Location(file=str(path)),
                          hint="compile one with `snncc compile MODEL --target acsim -o OUT`")
+    members = read_members(path.read_bytes(), ("artifact.json", "graph.snnir", "integers.npz"),
+                           path, code="SNN-ART001")
     try:
-        with zipfile.ZipFile(path) as z:
-            meta = json.loads(z.read("artifact.json"))
-            graph_bytes = z.read("graph.snnir")
-            with np.load(io.BytesIO(z.read("integers.npz")), allow_pickle=False) as npz:
-                stored = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
+        meta = json.loads(members["artifact.json"])
+        graph_bytes = members["graph.snnir"]
+        with np.load(io.BytesIO(members["integers.npz"]), allow_pickle=False) as npz:
+            stored = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as e:
         raise _bad(path, f"unreadable ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != MAGIC:
         raise _bad(path, "it is not an acsim artifact")
@@ -111,7 +126,21 @@ def load_artifact(path: str | Path) -> CompiledModel:
     if version != ARTIFACT_VERSION:
         raise _bad(path, f"it has artifact version {version}; this snncc reads version "
                          f"{ARTIFACT_VERSION}", code="SNN-ART002")
+    if meta.get("digest") != _digest(meta, graph_bytes, members["integers.npz"]):
+        raise _bad(path, "its contents do not match its digest (damaged, or edited after "
+                         "compiling)", code="SNN-ART003")
     graph = graph_from_bytes(graph_bytes, f"{path}:graph.snnir")
+    try:
+        return _compiled_from(path, meta, graph, stored)
+    except SnnccError:
+        raise
+    except DAMAGED as e:
+        raise _bad(path, f"damaged ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def _compiled_from(path: Path, meta: dict[str, Any], graph: Graph,
+                   stored: dict[str, np.ndarray]) -> CompiledModel:
     target = Target.model_validate(meta["target"])
     scales = {int(k): float(v) for k, v in meta["scales"].items()}
     qg = quantize(graph, target, scales=scales)

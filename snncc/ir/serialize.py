@@ -10,17 +10,23 @@ import os
 import stat
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from snncc.diagnostics import Location, SnnccError
-from snncc.ir.graph import FORMAT_VERSION, Graph, Node, Origin, verify
+from snncc.ir.graph import FORMAT_VERSION, Graph, IRVerificationError, Node, Origin, verify
 from snncc.ir.op import get_op
 from snncc.ir.types import TensorType
 
 MAGIC = "snnir"
+# A reader never expands a file to more than this, or than EXPANSION times its size
+# (weights compress little: a real .snnir expands about 1.1x): beyond, it is a zip bomb.
+MAX_EXPANDED = 256 * 2**20
+EXPANSION = 20
 
 
 def graph_to_json(graph: Graph) -> dict[str, Any]:
@@ -126,28 +132,82 @@ def load_graph(path: str | Path) -> Graph:
     return graph_from_bytes(path.read_bytes(), path)
 
 
-def graph_from_bytes(data: bytes, path: str | Path) -> Graph:
-    """A graph from .snnir bytes; ``path`` names where they came from in errors."""
+# What a damaged file's JSON can raise when read as a graph (pydantic's ValidationError
+# is a ValueError; IRVerificationError: a graph that does not type-check).
+DAMAGED = (KeyError, TypeError, ValueError, AttributeError, IndexError, IRVerificationError)
+
+
+def read_members(data: bytes, names: tuple[str, ...], path: str | Path,
+                 code: str = "SNN-IR002") -> dict[str, bytes]:
+    """The named members of a zip container, refusing one that would expand to far more
+    than it holds (a zip bomb) and any damage the zip layer detects (CRCs, zlib)."""
     loc = Location(file=str(path))
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            meta = json.loads(z.read("graph.json"))
-            with np.load(io.BytesIO(z.read("tensors.npz")), allow_pickle=False) as npz:
-                tensors = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as e:
+            infos = [z.getinfo(n) for n in names]
+            total = sum(i.file_size for i in infos)
+            if total > max(MAX_EXPANDED, EXPANSION * len(data)):
+                raise SnnccError("SNN-IR005", f"{path} would expand to {total:,} bytes from "
+                                 f"{len(data):,}: refusing it as a zip bomb", location=loc,
+                                 hint="re-create the file with snncc")
+            return {i.filename: z.read(i) for i in infos}
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, zlib.error) as e:
+        raise SnnccError(code, f"{path} is not a readable snncc file ({e})", location=loc,
+                         hint="re-create it with `snncc compile`") from None
+
+
+def graph_from_bytes(data: bytes, path: str | Path) -> Graph:
+    """A graph from .snnir bytes; ``path`` names where they came from in errors."""
+    loc = Location(file=str(path))
+    members = read_members(data, ("graph.json", "tensors.npz"), path)
+    try:
+        meta = json.loads(members["graph.json"])
+        with np.load(io.BytesIO(members["tensors.npz"]), allow_pickle=False) as npz:
+            tensors = {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise SnnccError("SNN-IR002", f"{path} is not a readable .snnir file ({e})", location=loc,
                          hint="re-create it with `snncc compile --target ir`") from None
-    if meta.get("format") != MAGIC:
+    if not isinstance(meta, dict) or meta.get("format") != MAGIC:
         raise SnnccError("SNN-IR002", f"{path} is not an .snnir file", location=loc)
     version = meta.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or not \
+            1 <= version <= FORMAT_VERSION:
         raise SnnccError(
             "SNN-IR003",
-            f"{path} has format version {version}; this snncc reads up to {FORMAT_VERSION}",
+            f"{path} has format version {version!r}; this snncc reads 1 to {FORMAT_VERSION}",
             location=loc, hint="upgrade snncc, or re-compile the model with this version",
         )
-    graph = Graph(time_steps=meta["time_steps"], inputs=meta["inputs"], outputs=meta["outputs"],
-                  meta=meta.get("meta", {}))
+    try:
+        return _graph_from_meta(meta, tensors, path)
+    except SnnccError:
+        raise
+    except DAMAGED as e:
+        raise SnnccError("SNN-IR002", f"{path} is damaged: {type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''}", location=loc,
+                         hint="re-create it with `snncc compile --target ir`") from None
+
+
+class _KnownMeta(BaseModel):
+    """The graph.meta entries passes and reports read, with their types (others pass as is)."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    model: str = ""
+    source_parameters: int = 0
+    unused_modules: dict[str, int] = {}
+    schedule: dict[str, list[int]] = {}
+    timesteps: dict[str, Any] = {}
+    merged: list[dict[str, Any]] = []
+
+
+def _graph_from_meta(meta: dict[str, Any], tensors: dict[str, np.ndarray],
+                     path: str | Path) -> Graph:
+    extra = meta.get("meta", {})
+    _KnownMeta.model_validate(extra)  # a ValidationError names the damaged entry
+    if not isinstance(meta["time_steps"], int) or meta["time_steps"] < 1:
+        raise ValueError(f"time_steps {meta['time_steps']!r} is not a positive integer")
+    graph = Graph(time_steps=meta["time_steps"], inputs=list(meta["inputs"]),
+                  outputs=list(meta["outputs"]), meta=dict(extra))
     for d in meta["nodes"]:
         try:
             opdef = get_op(d["op"])
