@@ -156,3 +156,22 @@ def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SnnccError) as e:
         load_target(str(tmp_path / "nope.yaml"))
     assert e.value.code == "SNN-TGT003"
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("nan")])
+def test_an_infinite_or_nan_cost_is_named(value: float) -> None:
+    """inf would make every latency nan and --json invalid (a bare NaN): refused up front."""
+    d = _loihi1_dict()
+    d["costs"]["synaptic_op_dense"]["energy_pj"] = value
+    with pytest.raises(SnnccError) as e:
+        parse_target(yaml.safe_dump(d))
+    assert e.value.code == "SNN-TGT001" and "costs.synaptic_op_dense.energy_pj" in str(e.value)
+
+
+def test_json_output_never_holds_a_bare_nan() -> None:
+    import json
+
+    from snncc.cli.render import dumps_json
+
+    text = dumps_json({"latency": float("nan"), "per_step": [1.0, float("inf")]})
+    assert json.loads(text) == {"latency": None, "per_step": [1.0, None]}

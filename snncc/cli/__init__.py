@@ -8,7 +8,6 @@ Exit codes: 0 success (no spike-only violation), 1 violations found,
 from __future__ import annotations
 
 import functools
-import json
 import sys
 import traceback
 import warnings
@@ -24,6 +23,7 @@ import click  # noqa: E402
 import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 
+from snncc.cli.render import dumps_json  # noqa: E402
 from snncc.diagnostics import SnnccError  # noqa: E402
 from snncc.frontends.registry import INPUT_KINDS  # noqa: E402
 from snncc.ir.graph import Graph  # noqa: E402
@@ -194,13 +194,13 @@ def check_cmd(source: ModelSource, print_ir_after: tuple[str, ...], as_json: boo
     report = check_spike_only(graph)
     observed = observe_ranges(graph, [inputs]) if inputs is not None else None
     if sarif:
-        click.echo(json.dumps(render_sarif(report, source.path), indent=2))
+        click.echo(dumps_json(render_sarif(report, source.path), indent=2))
     elif as_json:
         obj = report.to_json()
         if observed is not None:
             obj["observed"] = {"mismatches": [o.model_dump() for o in observed.mismatches],
                                "nodes": len(observed.observations)}
-        click.echo(json.dumps(obj, indent=2))
+        click.echo(dumps_json(obj, indent=2))
     else:
         render_text(report, out, show_ac=show_all)
         if observed is not None:
@@ -277,7 +277,7 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
         summary["mapping"] = {"cores": len(result.compiled.mapping.cores),
                               "hardware": result.compiled.target.name}
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(dumps_json(summary, indent=2))
         return
     s = result.report.summary()
     out.print(f"wrote {dest}: {len(result.graph)} nodes, {summary['parameters']:,} parameters; "
@@ -341,7 +341,7 @@ def report_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_s
 
         write_html_report(report, html_path)
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(dumps_json(report, indent=2))
     else:
         render_report(report, out)
         if html_path:
@@ -362,7 +362,7 @@ def inspect_cmd(source: ModelSource, print_ir_after: tuple[str, ...], show_ir: b
     graph, _ = load_graph_from(source)
     summary = summarize(graph)
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(dumps_json(summary, indent=2))
         return
     if show_ir:
         out.print(graph_text(graph), markup=False)

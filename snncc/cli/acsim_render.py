@@ -18,6 +18,7 @@ from rich.table import Table
 from snncc.backends.acsim.artifact import CompiledModel, load_artifact
 from snncc.backends.acsim.costs import CostReport
 from snncc.backends.acsim.simulator import SimResult
+from snncc.cli.render import dumps_json
 from snncc.diagnostics import SnnccError
 from snncc.ir.interpreter import run_in_batches
 
@@ -109,13 +110,12 @@ def render_quantization(compiled: CompiledModel, out: Console, *, calibrated: bo
 
 def render_run(compiled: CompiledModel, sim: SimResult, cost: CostReport,
                labels: np.ndarray | None, wall: float, out: Console, *, as_json: bool) -> None:
-    import json
 
     import click
 
     summary = run_summary(compiled, sim, cost, labels, wall)
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(dumps_json(summary, indent=2))
         return
     preds = summary["predictions"]
     out.print(f"{summary['samples']} samples, T={summary['time_steps']} on acsim "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from rich.console import Console
@@ -75,3 +77,16 @@ def render_sarif(report: SpikeOnlyReport, artifact: str) -> dict[str, Any]:
                         if f.cls != MulClass.AC],
         }],
     }
+
+
+def dumps_json(obj: Any, **kwargs: Any) -> str:
+    """JSON for machines: a non-finite float (never expected) is null, not a bare NaN,
+    which no JSON parser reads."""
+    def finite(o: Any) -> Any:
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: finite(v) for k, v in o.items()}
+        return [finite(v) for v in o] if isinstance(o, (list, tuple)) else o
+
+    return json.dumps(finite(obj), allow_nan=False, **kwargs)
