@@ -142,6 +142,10 @@ def compile(
                      print_ir_after=print_ir_after, printer=printer)
     result = CompileResult(run.graph, _check(run.graph), run.log)
     if target == "acsim":
+        if not any(n.opdef.is_neuron for n in run.graph):
+            raise SnnccError("SNN-Q010", "the model has no spiking neuron: nothing of it would "
+                             "run on the chip", hint="compile a spiking model (one with LIF/IF "
+                             "neurons), or use --target ir")
         qg = quantize(run.graph, hardware, calibration=calibration)
         result.compiled = CompiledModel.build(qg)
     return result

@@ -80,12 +80,16 @@ def _batch_norm(s: Session, args: list[Any], kwargs: dict[str, Any]) -> TracedTe
                       "train with track_running_stats=True so inference uses fixed statistics")
     if x.dim() < 2:
         raise s.error("SNN-FE004", f"batch norm of a {x.dim()}-D tensor", "give it [N, C, ...]")
+    eps = float(arg(args, kwargs, 7, "eps", 1e-5))
+    if bool((var.detach() + eps <= 0).any()):
+        raise s.error("SNN-FE009", "BatchNorm running variance plus eps is not positive",
+                      "the checkpoint is damaged: a variance is never negative")
     params = {"running_mean": mean, "running_var": var}
     if weight is not None:
         params["weight"] = _constant(s, weight, "weight")
     if bias is not None:
         params["bias"] = _constant(s, bias, "bias")
-    attrs = {"channel_axis": 1 - x.dim(), "eps": float(arg(args, kwargs, 7, "eps", 1e-5))}
+    attrs = {"channel_axis": 1 - x.dim(), "eps": eps}
     return s.emit("batchnorm", [x], attrs, params)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from snncc.diagnostics import Location, SnnccError
@@ -123,7 +124,14 @@ class Session:
             return p
         key = id(p)
         if key not in self.param_cache:
-            self.param_cache[key] = p.detach().to("cpu", torch.float32).numpy().copy()
+            a = p.detach().to("cpu", torch.float32).numpy().copy()
+            if not np.isfinite(a).all():
+                bad = int((~np.isfinite(a)).sum())
+                raise self.error("SNN-FE009", f"a parameter of shape {tuple(a.shape)} holds "
+                                 f"{bad} NaN or infinite value(s)",
+                                 "the checkpoint is damaged or training diverged: use a "
+                                 "checkpoint with finite weights")
+            self.param_cache[key] = a
         return self.param_cache[key]
 
     # -- emission ------------------------------------------------------------
@@ -135,7 +143,14 @@ class Session:
         subexpression elimination), so a loop over T emits each op once."""
         v = view if view is not None else self.common_view(ins)
         opdef = get_op(op)
-        attr_obj = opdef.attrs_type(**(attrs or {}))
+        try:
+            attr_obj = opdef.attrs_type(**(attrs or {}))
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise self.error("SNN-FE009", f"{op}: {where} = {first.get('input')!r} is not "
+                             f"valid: {first['msg']}", "fix the value in the model (a damaged "
+                             "checkpoint, or a neuron built with impossible parameters)") from None
         np_params = {k: self.numpy_param(p) for k, p in (params or {}).items()}
         refs = [t.ir_ref for t in ins]
         key = (op, tuple(refs), attr_obj, tuple((k, id(p)) for k, p in (params or {}).items()))
@@ -153,6 +168,10 @@ class Session:
             raise self.error("SNN-FE004", f"{op} cannot take input of shape {shapes}: {e}",
                              "check the example input's shape (--input-shape) and where the "
                              "model expects its time axis") from None
+        if node.type.numel == 0:
+            raise self.error("SNN-FE004", f"{op} gives an empty tensor of shape "
+                             f"{node.type.shape}", "a layer with zero features or channels "
+                             "computes nothing: check the model's layer sizes")
         if cse:
             self.cse[key] = node.name
         return self.wrap(node.name, v)

@@ -13,18 +13,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from pydantic import ConfigDict, Field
 
 from snncc.ir.op import Attrs, Cost, InferContext, OpDef, Temporal, register_op
 from snncc.ir.types import Layout, TensorType, spike_type
 
 
 class NeuronAttrs(Attrs):
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
     v_threshold: float = 1.0
     v_reset: float | None = 0.0  # None: soft reset (subtract the threshold)
 
 
 class LIFAttrs(NeuronAttrs):
-    tau: float = 2.0
+    tau: float = Field(default=2.0, gt=0)  # SpikingJelly divides by it
     decay_input: bool = True
 
 
