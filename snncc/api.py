@@ -26,6 +26,7 @@ from snncc.diagnostics import SnnccError
 from snncc.frontends.registry import LoadRequest, load_path
 from snncc.frontends.torch import trace
 from snncc.ir.graph import Graph
+from snncc.ir.types import Layout
 from snncc.passes import CANONICALIZE, run_passes
 from snncc.passes.quantize import quantize
 from snncc.targets import Target
@@ -146,6 +147,8 @@ def compile(
             raise SnnccError("SNN-Q010", "the model has no spiking neuron: nothing of it would "
                              "run on the chip", hint="compile a spiking model (one with LIF/IF "
                              "neurons), or use --target ir")
+        if calibration is not None:
+            check_inputs(run.graph, calibration, "calibration")
         qg = quantize(run.graph, hardware, calibration=calibration)
         result.compiled = CompiledModel.build(qg)
     return result
@@ -177,3 +180,18 @@ def estimate(compiled: CompiledModel | CompileResult, result: SimResult) -> Cost
     """Latency and energy of one inference on the compiled target, from a run's counts."""
     c = _compiled(compiled)
     return estimate_costs(result.counts, c.layers, c.mapping, c.target)
+
+
+def check_inputs(graph: Graph, x: torch.Tensor, what: str = "inputs") -> None:
+    """Sample inputs fit the traced input: the same shape but for the batch axis, whose
+    size is a multiple of the traced batch (the graph bakes it into its reshapes)."""
+    traced = graph.nodes[graph.inputs[0]].type
+    axis = 1 if traced.layout == Layout.TIME else 0
+    want, got = list(traced.shape), list(x.shape)
+    fits = len(want) == len(got) and all(a == b for i, (a, b) in enumerate(zip(want, got))
+                                         if i != axis)
+    if not fits or got[axis] % want[axis]:
+        shape = want[:axis] + ["k*" + str(want[axis])] + want[axis + 1:]
+        raise SnnccError("SNN-CLI004", f"{what} have shape {tuple(got)}, but the model was "
+                         f"traced for [{', '.join(map(str, shape))}]",
+                         hint=f"give {what} of the traced shape (any multiple of its batch)")

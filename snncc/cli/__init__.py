@@ -151,7 +151,28 @@ def _pick(data: object, path: str, key: str) -> torch.Tensor:
         data = data[key]
     if not isinstance(data, torch.Tensor):
         raise SnnccError("SNN-CLI003", f"{path} holds a {type(data).__name__}, not a tensor")
-    return data if key == "labels" else data.float()
+    return _checked_labels(data, path) if key == "labels" else _checked_values(data, path, key)
+
+
+def _checked_values(x: torch.Tensor, path: str, key: str) -> torch.Tensor:
+    """Inputs and calibration data: some samples, every value finite (checked once, here)."""
+    if x.numel() == 0:
+        raise SnnccError("SNN-CLI003", f"{path} holds no samples (shape {tuple(x.shape)})",
+                         hint=f"give at least one sample as --{key}")
+    x = x.float()
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise SnnccError("SNN-CLI003", f"{path} holds {bad} NaN or infinite value(s)",
+                         hint="inputs must be finite numbers")
+    return x
+
+
+def _checked_labels(y: torch.Tensor, path: str) -> torch.Tensor:
+    """Class indices: integers >= 0 (a float or negative label would score 0 % silently)."""
+    if y.is_floating_point() and not bool((y == y.round()).all()) or bool((y < 0).any()):
+        raise SnnccError("SNN-CLI003", f"{path}: labels must be class indices (integers >= 0)",
+                         hint="save labels as an integer tensor, e.g. torch.tensor([3, 0, 7])")
+    return y.long()
 
 
 def load_inputs(path: str, key: str = "inputs") -> torch.Tensor:

@@ -68,6 +68,11 @@ def load_target(name_or_path: str) -> Target:
         path = Path(name_or_path)
         try:
             text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise SnnccError("SNN-TGT003", f"target file '{path}' is not text (byte {e.start} "
+                             "is not UTF-8)", location=Location(file=str(path), offset=e.start),
+                             hint="give a target YAML file, or a builtin name: "
+                             f"{', '.join(builtin_targets())}") from None
         except OSError as e:
             raise SnnccError(
                 "SNN-TGT003",
