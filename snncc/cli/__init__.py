@@ -43,6 +43,9 @@ def guarded(fn: F) -> F:
         except SnnccError as e:
             err.print(f"snncc: {e.diagnostic.render()}", style="red", markup=False)
             sys.exit(2)
+        except KeyboardInterrupt:  # Ctrl-C: outputs are all-or-nothing, so nothing is half done
+            err.print("snncc: interrupted; no output was written", markup=False)
+            sys.exit(130)
         except Exception as e:  # anything else is a compiler bug: a reproducer, never a traceback
             path = Path(".snncc-crash.txt")
             path.write_text(f"snncc internal error\nargv: {sys.argv}\n\n{traceback.format_exc()}")

@@ -1,0 +1,68 @@
+"""Ctrl-C (SIGINT to the process group) or SIGTERM during a Lava run stops it: the run
+ends within seconds with an exit code that is not 1 (1 means violations), and leaves
+no live worker process and no shared-memory segment behind."""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+RUN = """
+import numpy as np
+from snncc.backends.acsim.chain import DenseSpec, LifSpec
+from snncc.backends.lava import run_lava_chain
+rng = np.random.default_rng(0)
+layers = [(DenseSpec(weights=rng.integers(-100, 200, (8, 6))), LifSpec(du=100, dv=200, vth=50)),
+          (DenseSpec(weights=rng.integers(-100, 200, (4, 8))), LifSpec(du=100, dv=200, vth=50))]
+print("running", flush=True)
+run_lava_chain(layers, rng.random((100000, 6)) < 0.3, record_state=False)
+print("finished", flush=True)
+"""
+
+
+def _live(session: int) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid=,sid=,stat=,cmd="], capture_output=True,
+                         text=True).stdout
+    return [line for line in out.splitlines()
+            if int(line.split()[1]) == session and not line.split()[2].startswith("Z")]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_lava_run_and_frees_everything(sig: signal.Signals) -> None:
+    before = set(glob.glob("/dev/shm/psm_*"))
+    p = subprocess.Popen([sys.executable, "-c", RUN], start_new_session=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None and p.stdout.readline().strip() == "running"
+        time.sleep(6)  # Lava compiles and starts its workers, then steps
+        assert len(_live(p.pid)) > 3, "Lava should be running its worker processes"
+        os.killpg(p.pid, sig)
+        p.communicate(timeout=60)
+        assert p.returncode not in (0, 1)
+        time.sleep(1)
+        assert _live(p.pid) == []
+        assert set(glob.glob("/dev/shm/psm_*")) - before == set()
+    finally:
+        if _live(p.pid):
+            os.killpg(p.pid, signal.SIGKILL)
+
+
+def test_ctrl_c_in_any_command_is_one_line_and_exit_130(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not 1 (which means violations) and no traceback."""
+    from snncc.cli import guarded
+
+    @guarded
+    def command() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as info:
+        command()
+    assert info.value.code == 130
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["snncc: interrupted; no output was written"]
