@@ -66,3 +66,16 @@ def test_ctrl_c_in_any_command_is_one_line_and_exit_130(capsys: pytest.CaptureFi
     assert info.value.code == 130
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines == ["snncc: interrupted; no output was written"]
+
+
+def test_ctrl_c_during_start_up_is_one_line() -> None:
+    """The console script imports torch before any command runs; a Ctrl-C then is one
+    line and exit 130 too (snncc.entry imports the CLI under its own guard)."""
+    code = "import sys; sys.argv = ['snncc', '--help']; from snncc.entry import main; main()"
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # well inside the imports (about 2 s here)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "snncc: interrupted"
