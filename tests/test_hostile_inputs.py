@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,14 @@ def test_a_binary_file_as_hardware(tmp_path: Path) -> None:
     _one_line(["compile", MODEL, *SHAPE, "--target", "acsim", "--hardware",
                str(tmp_path / "chip.yaml"), "-o", str(tmp_path / "o.acsim")], "SNN-TGT003",
               "not text")
+
+
+def test_inputs_too_large_for_the_chip_are_reported_not_silent(tmp_path: Path,
+                                                               artifact: Path) -> None:
+    """1e9 overflows the 24-bit current that Lava's neuron holds: acsim wraps it exactly as
+    the chip would and says how often, in text and in --json."""
+    big = _save(tmp_path, "big.pt", torch.full((4, 2, 1, 8, 8), 1e9))
+    text = CliRunner().invoke(main, ["run", str(artifact), "--inputs", big])
+    assert text.exit_code == 0 and "exceeded the 24-bit current and wrapped" in text.output
+    js = CliRunner().invoke(main, ["run", str(artifact), "--inputs", big, "--json"])
+    assert json.loads(js.output)["current_wraps"] > 0
