@@ -174,7 +174,7 @@ def simulate(
     """Run inputs ``[T, B, ...]`` through acsim: outputs, predictions, spikes per
     layer and every event counted (price them with :func:`estimate`)."""
     c = _compiled(compiled)
-    return run_quantized(c.program, inputs, batch_size=batch_size, layers=c.layers,
+    return run_quantized(c.program, inputs, batch_size=batch_size,
                          progress=progress)
 
 

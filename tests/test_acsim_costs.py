@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 from snncc.backends.acsim.costs import estimate, paper_energy
-from snncc.backends.acsim.counts import HardwareLayer, LayerCounts, OpCounts, SimCounts
+from snncc.backends.acsim.counts import LayerCounts, OpCounts, SimCounts
 from snncc.diagnostics import SnnccError
+from snncc.lower import HOST, ChipLayer, Synapses
 from snncc.passes.map_cores import CorePlacement, LayerPlacement, Mapping, map_to_cores
 from snncc.targets import load_target
 
@@ -22,9 +23,10 @@ N_IN, N_OUT, T = 100, 50, 2
 IN_SPIKES = [10, 30]  # source spikes per step (neurons 0..k-1)
 OUT_SPIKES = [0, 5]
 
-SRC = HardwareLayer("in_lif", "enc.lif", "neuron", (N_IN,), "dense", 1, N_IN, (), True)
-DST = HardwareLayer("out_lif", "fc.lif", "neuron", (5, 10), "dense", N_IN, N_IN * N_OUT,
-                    ("in_lif",))
+SRC = ChipLayer("in_lif", "enc.lif", "neuron", (N_IN,),
+                (Synapses("enc", (HOST,), "dense", 1, N_IN, N_IN),))
+DST = ChipLayer("out_lif", "fc.lif", "neuron", (5, 10),
+                (Synapses("fc", ("in_lif",), "dense", N_IN, N_IN * N_OUT, N_IN * N_OUT),))
 
 
 def _counts(batch: int = 2) -> SimCounts:
@@ -48,8 +50,9 @@ def _counts(batch: int = 2) -> SimCounts:
     return SimCounts(T, batch, layers, ops)
 
 
-def _layer(name: str, n: int, fan_in: int, synapses: int) -> HardwareLayer:
-    return HardwareLayer(name, f"m.{name}", "neuron", (n,), "dense", fan_in, synapses)
+def _layer(name: str, n: int, fan_in: int, synapses: int) -> ChipLayer:
+    return ChipLayer(name, f"m.{name}", "neuron", (n,),
+                     (Synapses("w", (), "dense", fan_in, synapses, synapses),))
 
 
 # ----- mapping ---------------------------------------------------------------------------

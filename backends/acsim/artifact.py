@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from snncc.backends.acsim.counts import HardwareLayer
-from snncc.backends.acsim.hardware import hardware_layers
+from snncc.lower import ChipLayer
 from snncc.backends.acsim.program import Program
 from snncc.diagnostics import Location, SnnccError
 from snncc.ir.graph import Graph
@@ -39,10 +38,10 @@ ARTIFACT_VERSION = 1
 
 @dataclass
 class CompiledModel:
-    """A quantized graph with its kernels prepared, its hardware layers and their cores."""
+    """A quantized graph with its kernels prepared, its chip layers and their cores."""
 
     program: Program
-    layers: list[HardwareLayer]
+    layers: list[ChipLayer]
     mapping: Mapping
 
     @property
@@ -57,7 +56,7 @@ class CompiledModel:
     def build(cls, qg: QuantizedGraph) -> CompiledModel:
         """Prepare kernels and map to cores (raises if the model does not fit the target)."""
         program = Program(qg)
-        layers = hardware_layers(program)
+        layers = program.lowered.layers
         return cls(program, layers, map_to_cores(layers, qg.target))
 
 

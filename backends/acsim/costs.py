@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from snncc.backends.acsim.counts import HardwareLayer, SimCounts
+from snncc.backends.acsim.counts import SimCounts
+from snncc.lower import ChipLayer
 from snncc.diagnostics import Location, SnnccError
 from snncc.passes.map_cores import CorePlacement, Mapping
 from snncc.targets.model import OpCosts, PaperEstimate, Target
@@ -166,7 +167,7 @@ def paper_energy(counts: SimCounts, paper: PaperEstimate) -> PaperEnergy:
                        base, base + paper.e_mac_pj * ro)
 
 
-def _offsets(layers: list[HardwareLayer], mapping: Mapping) -> dict[str, int]:
+def _offsets(layers: list[ChipLayer], mapping: Mapping) -> dict[str, int]:
     """Each layer's first column in the ``[T, cores]`` arrays (layers' cores are consecutive)."""
     first: dict[str, int] = {}
     j = 0
@@ -180,7 +181,7 @@ def _ncores(mapping: Mapping, name: str) -> int:
     return len(mapping.layers[name].cores)
 
 
-def _core_counts(counts: SimCounts, layers: list[HardwareLayer], mapping: Mapping,
+def _core_counts(counts: SimCounts, layers: list[ChipLayer], mapping: Mapping,
                  first: dict[str, int], n_cols: int) -> dict[str, F64]:
     """Per-inference counts as ``[T, cores]`` arrays; neurons summed per core with reduceat."""
     b = counts.batch
@@ -201,7 +202,7 @@ def _core_counts(counts: SimCounts, layers: list[HardwareLayer], mapping: Mappin
     return out
 
 
-def _messages(out: dict[str, F64], layers: list[HardwareLayer], mapping: Mapping,
+def _messages(out: dict[str, F64], layers: list[ChipLayer], mapping: Mapping,
               first: dict[str, int]) -> None:
     """Fill msg_out, msg_in and hops: every spike goes to every core of each reader layer."""
     for src in layers:
@@ -223,7 +224,7 @@ def _messages(out: dict[str, F64], layers: list[HardwareLayer], mapping: Mapping
             out["msg_in"][:, d0:d0 + _ncores(mapping, d.name)] += total
 
 
-def _unit(costs: OpCosts, layers: list[HardwareLayer], mapping: Mapping,
+def _unit(costs: OpCosts, layers: list[ChipLayer], mapping: Mapping,
           attr: str) -> dict[str, F64]:
     """Per count, its unit cost (``attr`` = "time_ns" or "energy_pj") per column."""
     syn = []
@@ -244,7 +245,7 @@ def _weighted(c: dict[str, F64], unit: dict[str, F64], keys: tuple[str, ...]) ->
     return sum((c[k] * unit[k][None, :] for k in keys), np.zeros_like(c["sops"]))
 
 
-def _check_inputs(counts: SimCounts, layers: list[HardwareLayer], mapping: Mapping,
+def _check_inputs(counts: SimCounts, layers: list[ChipLayer], mapping: Mapping,
                   target: Target) -> OpCosts:
     """The target can be priced and counts, layers and mapping describe the same model."""
     if target.costs is None:
@@ -273,7 +274,7 @@ def _check_inputs(counts: SimCounts, layers: list[HardwareLayer], mapping: Mappi
     return target.costs
 
 
-def estimate(counts: SimCounts, layers: list[HardwareLayer], mapping: Mapping,
+def estimate(counts: SimCounts, layers: list[ChipLayer], mapping: Mapping,
              target: Target, paper: PaperEstimate | None = None) -> CostReport:
     """Latency and energy of one inference; ``paper`` defaults to the target's or 45 nm's."""
     costs = _check_inputs(counts, layers, mapping, target)
@@ -318,7 +319,7 @@ def _steps(busy: F64, neuron_ns: F64, message_ns: F64, core_energy: F64,
     return out
 
 
-def _layers(c: dict[str, F64], energy: dict[str, F64], layers: list[HardwareLayer],
+def _layers(c: dict[str, F64], energy: dict[str, F64], layers: list[ChipLayer],
             mapping: Mapping) -> list[LayerCost]:
     out, j = [], 0
     for layer in layers:

@@ -5,13 +5,10 @@ Why its own module: the simulator produces these numbers, the mapper
 the cost model (:mod:`.costs`) prices them per core and step; none of the
 three should need the others' internals to read them.
 
-A *hardware layer* is what occupies neurons on a chip: every neuron layer of
-the graph, plus each readout accumulator (a current the host reads at the end,
-which a chip would integrate in non-spiking neurons). Synapses live with their
-destination: a hardware layer's synaptic events are all the events of the
-weight ops whose currents reach its input (through residual adds, reshapes,
-sums), so a current read by two layers is accumulated by both, as on a chip
-without graded relays.
+The layers counted are the lowering's chip layers
+(:class:`snncc.lower.ChipLayer`): neuron layers, relays, partial sums and
+readout accumulators. Synapses live with their destination: a layer's synaptic
+events are all the events of the connections into it.
 
 All arrays are totals over the batch; divide by ``batch`` for one inference.
 """
@@ -23,33 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from snncc.lower import ChipLayer
+
 I64 = NDArray[np.int64]
-
-
-@dataclass(frozen=True)
-class HardwareLayer:
-    """The static facts of one hardware layer: what the mapper needs to place it."""
-
-    name: str  # IR node (a neuron, or the current an accumulator integrates)
-    module_path: str
-    kind: str  # "neuron" | "accumulator"
-    shape: tuple[int, ...]  # one sample's neurons (item shape); N = prod(shape)
-    synapse_kind: str  # "dense" | "conv" | "sparse": how its incoming synapses are stored
-    fan_in: int  # presynaptic inputs one neuron reads (max over its neurons, all sources)
-    synapses: int  # stored synapses of the whole layer
-    sources: tuple[str, ...] = ()  # hardware layers whose spikes reach it
-    host_input: bool = False  # also reads a host value (the encoding layer's output)
-
-    @property
-    def neurons(self) -> int:
-        return int(np.prod(self.shape))
 
 
 @dataclass
 class LayerCounts:
-    """Per step and neuron, the events of one hardware layer (summed over the batch)."""
+    """Per step and neuron, the events of one chip layer (summed over the batch)."""
 
-    layer: HardwareLayer
+    layer: ChipLayer
     sops: I64  # [T, N] synaptic events received
     spikes: I64  # [T, N] spikes emitted (zeros for an accumulator)
     active: I64  # [T, N] updates that received input or spiked (the rest are inactive)
@@ -77,7 +57,7 @@ class OpCounts:
 class SimCounts:
     time_steps: int
     batch: int
-    layers: dict[str, LayerCounts]  # hardware layers, in graph order
+    layers: dict[str, LayerCounts]  # chip layers, in graph order
     ops: dict[str, OpCounts]  # weight ops, in graph order
 
     def total_sops(self) -> int:

@@ -25,6 +25,7 @@ from snncc.backends.acsim.fixedpoint import (
     dense_accumulate_graded,
     lava_to_nchw,
     nchw_to_lava,
+    wrap_conv,
 )
 from snncc.backends.acsim.kernels import I32, lif_update
 from snncc.backends.acsim.program import ChipWeights, NeuronConsts
@@ -47,6 +48,8 @@ ACTIVATION_PATH: tuple[str, ...] = (
     "integer_sum",
     "mul_chip",
     "rf_counts",
+    "graded_payload",
+    "join_parts",
 )
 
 
@@ -204,3 +207,22 @@ def mul_chip(a: np.ndarray, b: np.ndarray, ca: Cat, cb: Cat) -> np.ndarray:
     if ca == Cat.SPIKE:
         return np.where(a, b, np.zeros((), dtype=b.dtype))
     return np.where(b, a, np.zeros((), dtype=a.dtype))
+
+
+def graded_payload(x: np.ndarray) -> tuple[I32, int]:
+    """A current sent as a graded spike (a relay's stream, a partial sum): wrapped into
+    the 24-bit payload, and how many elements did not fit (0 for an exact relay)."""
+    v = np.asarray(x, dtype=np.int32)
+    wrapped = wrap_conv(v)
+    return wrapped, int(np.count_nonzero(wrapped != v))
+
+
+def join_parts(parts: list[I32], conv: bool, weight_exp: int) -> I32:
+    """The reader's sum of a split op's partial sums (graded spikes of exponent 0), then the
+    op's exponent, once; a conv's sum wraps to 24 bits as the unsplit Conv's does."""
+    total = np.zeros(parts[0].shape, dtype=np.int32)
+    for p in parts:
+        total += p
+    if conv:
+        total = wrap_conv(total)
+    return apply_weight_exp(total, weight_exp)

@@ -28,8 +28,8 @@ from snncc.backends.acsim.fixedpoint import (
 from snncc.backends.acsim.kernels import I32
 from snncc.ir.graph import Node
 from snncc.ir.ops.weights import ConvAttrs
-from snncc.ir.types import Layout
-from snncc.passes.quantize import WEIGHT_OPS, Cat, QuantizedGraph, item_shape, sum_axes
+from snncc.lower import LayerProgram, lower
+from snncc.passes.quantize import QuantizedGraph, item_shape
 
 
 @dataclass
@@ -66,7 +66,8 @@ def _is_pointwise(node: Node) -> bool:
 
 
 def _prepare_weights(node: Node, src: Node, mant: np.ndarray, e: int, graded: bool) -> ChipWeights:
-    """Lava-layout kernels for one weight op (weights in PyTorch layout)."""
+    """Lava-layout kernels for one weight op (weights in PyTorch layout; ``mant`` may hold
+    a range of the op's input channels, a split's part)."""
     if node.op == "linear" or (node.op == "conv1d" and _is_pointwise(node)):
         w2 = mant.reshape(mant.shape[0], -1)
         return ChipWeights("dense", "linear" if node.op == "linear" else "pointwise", e, graded,
@@ -76,12 +77,13 @@ def _prepare_weights(node: Node, src: Node, mant: np.ndarray, e: int, graded: bo
     item = item_shape(src)
     if node.op == "conv1d":  # a general conv1d is a conv2d over [C, 1, L]
         mant = mant[:, :, np.newaxis, :]
-        c, h, w = item[0], 1, item[1]
+        c, h, w = mant.shape[1] * attrs.groups, 1, item[1]
         stride: tuple[int, ...] = (1, attrs.stride[0])
         padding: tuple[int, ...] = (0, attrs.padding[0])
         dilation: tuple[int, ...] = (1, attrs.dilation[0])
     else:
-        c, h, w = item
+        _, h, w = item
+        c = mant.shape[1] * attrs.groups
         stride, padding, dilation = attrs.stride, attrs.padding, attrs.dilation
     conv = prepare_conv_weights(torch_conv_weight_to_lava(mant), (w, h, c),
                                 stride=torch_conv_params_to_lava(stride),
@@ -97,13 +99,18 @@ def _prepare_weights(node: Node, src: Node, mant: np.ndarray, e: int, graded: bo
 
 
 class Program:
-    """A quantized graph with its kernels prepared once, ready to run many batches."""
+    """A quantized graph with its kernels prepared once, ready to run many batches.
 
-    def __init__(self, qg: QuantizedGraph) -> None:
+    ``lowered``: its layer program (:func:`snncc.lower.lower` for the graph's target
+    when not given); a split weight op also gets the kernels of its parts, each with
+    exponent 0, since the op's exponent applies once, to the joined sum.
+    """
+
+    def __init__(self, qg: QuantizedGraph, lowered: LayerProgram | None = None) -> None:
         self.qg = qg
         self.graph = qg.graph
-        sched = self.graph.meta.get("schedule", {})
-        self.schedule: dict[str, list[int]] = dict(sched) if isinstance(sched, dict) else {}
+        self.lowered = lower(qg) if lowered is None else lowered
+        self.schedule: dict[str, list[int]] = {k: list(v) for k, v in self.lowered.schedule.items()}
         self.weights: dict[str, ChipWeights] = {
             name: _prepare_weights(self.graph.nodes[name],
                                    self.graph.nodes[self.graph.nodes[name].inputs[0]],
@@ -116,29 +123,15 @@ class Program:
                                 int(nq.vth) << 6, nq.input_shift)
             for name, nq in qg.neurons.items()
         }
-        self.accumulators = readout_accumulators(qg)
+        self.parts: dict[str, list[ChipWeights]] = {
+            op: [_prepare_weights(self.graph.nodes[op],
+                                  self.graph.nodes[self.graph.nodes[op].inputs[0]],
+                                  qg.weights[op].mantissa[:, c0:c1], 0, qg.weights[op].graded)
+                 for c0, c1 in split.channels]
+            for op, split in self.lowered.splits.items()}
+        self.relays = set(self.lowered.relays)
+        self.accumulators = self.lowered.accumulators
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         return self.graph.nodes[self.graph.inputs[0]].type.shape
-
-
-def readout_accumulators(qg: QuantizedGraph) -> list[str]:
-    """Currents the host reads: on a chip, non-spiking neurons that integrate them and
-    are read out at the end. A time-first current summed over time is integrated over
-    the run; a current computed once after the run (a head fed spike counts) at the end."""
-    users = qg.graph.users_map()
-    out: list[str] = []
-    for n in qg.graph:
-        if qg.categories[n.name] != Cat.CURRENT:
-            continue
-        if n.type.layout != Layout.TIME:
-            if n.op in WEIGHT_OPS and (n.name in qg.graph.outputs or any(
-                    qg.categories[u.name] == Cat.HOST for u in users[n.name])):
-                out.append(n.name)
-            continue
-        for u in users[n.name]:
-            if qg.categories[u.name] == Cat.HOST or (u.op == "sum" and sum_axes(u, n)[1]):
-                out.append(n.name)
-                break
-    return out

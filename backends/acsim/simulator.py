@@ -62,12 +62,14 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from snncc.backends.acsim.counts import HardwareLayer, SimCounts
+from snncc.backends.acsim.counts import SimCounts
 from snncc.backends.acsim.datapath import (
     adaptive_max_or,
     add_sub,
     chip_weight_op,
+    graded_payload,
     integer_sum,
+    join_parts,
     lif_layer,
     matmul_and_count,
     matmul_select_sum,
@@ -78,7 +80,7 @@ from snncc.backends.acsim.datapath import (
     time_mask,
     to_domain,
 )
-from snncc.backends.acsim.hardware import count_batch, hardware_layers, merge_counts, per_step
+from snncc.backends.acsim.hardware import count_batch, merge_counts, per_step
 from snncc.backends.acsim.kernels import I32
 from snncc.backends.acsim.program import Program
 from snncc.diagnostics import SnnccError
@@ -131,6 +133,10 @@ class _Run:
     record_voltage: bool = False
     voltages: dict[str, I32] = field(default_factory=dict)
     wraps: int = 0
+    # Relay and partial-sum layers: per element, the events received and the graded
+    # spikes sent ([T, B, *item]), by layer name.
+    layer_received: dict[str, np.ndarray] = field(default_factory=dict)
+    layer_sent: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _steps_of(program: Program, node: Node) -> list[int] | None:
@@ -183,6 +189,8 @@ def _encode(program: Program, node: Node, run: _Run) -> np.ndarray:
 
 
 def _weight_op(program: Program, node: Node, run: _Run) -> np.ndarray:
+    if node.name in program.parts:
+        return _split_op(program, node, run)
     cw = program.weights[node.name]
     x = run.values[node.inputs[0]]
     lead = x.shape[:lead_axes(node)]
@@ -194,6 +202,49 @@ def _weight_op(program: Program, node: Node, run: _Run) -> np.ndarray:
     run.op_sops[node.name] = per_step(rf, node.type.layout == Layout.TIME, program.graph.time_steps,
                                        int(np.prod(out_item))).sum(axis=1)
     return acc
+
+
+def _split_op(program: Program, node: Node, run: _Run) -> np.ndarray:
+    """A weight op computed in parts over input-channel ranges (the lowering's split):
+    each part's sum is sent as a graded spike, the reader joins them and applies the
+    op's exponent once. Events: each part's receptive fields; the reader receives one
+    graded spike per nonzero part."""
+    split = program.lowered.splits[node.name]
+    x = run.values[node.inputs[0]]
+    n_lead = lead_axes(node)
+    axis = x.ndim - 1 if node.op == "linear" else n_lead  # the input-channel axis
+    out_item = item_shape(node)
+    steps = _steps_of(program, node)
+    parts, sops = [], np.zeros(program.graph.time_steps, dtype=np.int64)
+    joined = np.zeros((), dtype=np.int32)
+    for g, (cw, (c0, c1)) in enumerate(zip(program.parts[node.name], split.channels)):
+        xg = np.take(x, np.arange(c0, c1), axis=axis)
+        p = _on_steps(steps, lambda v: chip_weight_op(cw, v, v.shape[:n_lead], out_item), xg)
+        p, wraps = graded_payload(p)
+        run.wraps += wraps
+        rf = _on_steps(steps, lambda v: rf_counts(cw, v, v.shape[:n_lead], out_item), xg)
+        name = f"{node.name}.part{g}"
+        run.layer_received[name] = rf
+        run.layer_sent[name] = p != 0
+        sops += per_step(rf, node.type.layout == Layout.TIME, program.graph.time_steps,
+                         int(np.prod(out_item))).sum(axis=1)
+        joined = joined + run.layer_sent[name].astype(np.int32)
+        parts.append(p)
+    run.received[node.name] = np.asarray(joined, dtype=np.int32)
+    run.op_sops[node.name] = sops
+    return join_parts(parts, program.weights[node.name].kind == "conv",
+                      program.weights[node.name].weight_exp)
+
+
+def _relay(node: Node, value: np.ndarray, run: _Run) -> np.ndarray:
+    """A residual stream held in relay neurons: what they received, forwarded as graded
+    spikes (one per nonzero element) to every reader."""
+    sent, wraps = graded_payload(value)
+    run.wraps += wraps
+    run.layer_received[node.name] = run.received.get(node.name, np.zeros(value.shape, np.int32))
+    run.layer_sent[node.name] = sent != 0
+    run.received[node.name] = run.layer_sent[node.name].astype(np.int32)
+    return sent
 
 
 def _neuron(program: Program, node: Node, run: _Run) -> np.ndarray:
@@ -291,7 +342,8 @@ def _chip_op(program: Program, node: Node, run: _Run) -> np.ndarray:
             for p in got:
                 total += p
             run.received[node.name] = total
-        return add_sub(xs[0], xs[1], node.op == "sub")
+        out = add_sub(xs[0], xs[1], node.op == "sub")
+        return _relay(node, out, run) if node.name in program.relays else out
     if node.op in ("matmul", "mul"):
         return _product(node, ins, cats, run, steps)
     if node.op in NEW_OPS:
@@ -385,15 +437,13 @@ def _run_checked(program: Program, x: np.ndarray, record_voltage: bool
 
 def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tensor, *,
                   batch_size: int = 256, record_voltage: bool = False,
-                  layers: list[HardwareLayer] | None = None,
                   progress: Callable[[int, int], None] | None = None) -> SimResult:
     """Run ``inputs`` ``[T, B, ...]`` through acsim in batches; ``progress(done, total)``
     is called after each batch. ``record_voltage`` keeps every neuron's v per step;
-    ``layers``: the program's hardware layers, if already derived (a compiled model's)."""
+    Events are counted per chip layer of the program's lowering."""
     program = qg if isinstance(qg, Program) else Program(qg)
     x = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs)
     _check_inputs(program, x)  # once, for the whole input
-    layers = hardware_layers(program) if layers is None else layers
     total = x.shape[1]
     outs: list[list[np.ndarray]] = []
     spikes: dict[str, list[np.ndarray]] = {}
@@ -407,7 +457,7 @@ def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tenso
             spikes.setdefault(name, []).append(s)
         for name, v in run.voltages.items():
             voltages.setdefault(name, []).append(v)
-        counts = merge_counts(counts, count_batch(program, layers, run))
+        counts = merge_counts(counts, count_batch(program, run))
         wraps += run.wraps
         if progress is not None:
             progress(min(b0 + batch_size, total), total)

@@ -33,7 +33,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from snncc.backends.acsim.counts import HardwareLayer
+from snncc.lower import ChipLayer
 from snncc.diagnostics import Location, SnnccError
 from snncc.targets.model import ResourceLimits, Target
 
@@ -114,11 +114,11 @@ def synapse_bytes(weight_bits: int) -> int:
     return -(-(weight_bits + 1) // 8)
 
 
-def _loc(layer: HardwareLayer) -> Location:
+def _loc(layer: ChipLayer) -> Location:
     return Location(module_path=layer.module_path, node=layer.name)
 
 
-def _check_fan_in(layer: HardwareLayer, lim: ResourceLimits) -> None:
+def _check_fan_in(layer: ChipLayer, lim: ResourceLimits) -> None:
     if layer.fan_in > lim.fan_in_per_core:
         raise SnnccError(
             "SNN-MAP001",
@@ -132,7 +132,7 @@ def _check_fan_in(layer: HardwareLayer, lim: ResourceLimits) -> None:
         )
 
 
-def _per_core_limit(layer: HardwareLayer, lim: ResourceLimits, syn_bytes: int) -> tuple[int, str]:
+def _per_core_limit(layer: ChipLayer, lim: ResourceLimits, syn_bytes: int) -> tuple[int, str]:
     """Most neurons one core can hold for this layer, and which limit binds.
 
     ``c`` neurons need ``c * synapses * syn_bytes / N`` bytes; kept in integers
@@ -158,7 +158,7 @@ def _per_core_limit(layer: HardwareLayer, lim: ResourceLimits, syn_bytes: int) -
 
 
 def _place_layer(
-    layer: HardwareLayer, first_core: int, lim: ResourceLimits, syn_bytes: int
+    layer: ChipLayer, first_core: int, lim: ResourceLimits, syn_bytes: int
 ) -> LayerPlacement:
     """Split one layer into the fewest equal-ish chunks, on cores from ``first_core``."""
     _check_fan_in(layer, lim)
@@ -176,7 +176,7 @@ def _place_layer(
     return LayerPlacement(layer.name, layer.module_path, n, limit, why, cores)
 
 
-def _check_chip(layers: list[HardwareLayer], placed: list[LayerPlacement], target: Target) -> None:
+def _check_chip(layers: list[ChipLayer], placed: list[LayerPlacement], target: Target) -> None:
     """Whole-chip totals: neurons, synapses and cores against the target's limits."""
     assert target.limits is not None
     lim = target.limits
@@ -206,7 +206,7 @@ def _check_chip(layers: list[HardwareLayer], placed: list[LayerPlacement], targe
         )
 
 
-def map_to_cores(layers: list[HardwareLayer], target: Target) -> Mapping:
+def map_to_cores(layers: list[ChipLayer], target: Target) -> Mapping:
     """Place ``layers`` (in order) on ``target``'s cores, or raise ``SNN-MAP00x``.
 
     Codes: MAP001 fan-in, MAP002 one neuron's synapses exceed a core's memory,
