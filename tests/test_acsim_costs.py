@@ -118,22 +118,68 @@ def test_one_neuron_larger_than_core_memory() -> None:
     assert "8000 bytes (4000 synapses x 2 bytes), 4000 more than the 4000 bytes" in str(e.value)
 
 
+def _one_chip(name: str = "loihi2"):  # type: ignore[no-untyped-def]
+    t = load_target(name)
+    assert t.limits is not None
+    return t.model_copy(update={"limits": t.limits.model_copy(update={"chips": 1})})
+
+
 def test_too_many_cores_for_the_target() -> None:
     layers = [_layer(f"l{i}", 10, 1, 10) for i in range(140)]  # layers never share a core
     with pytest.raises(SnnccError) as e:
-        map_to_cores(layers, load_target("loihi2"))
+        map_to_cores(layers, _one_chip())
     d = e.value.diagnostic
     assert d.code == "SNN-MAP005"
-    assert "needs 140 cores, 20 more than the 120 cores" in d.message
-    assert d.hint is not None and "the model needs 140 cores, the target has 120" in d.hint
+    assert "needs 2 chips (140 cores, 1400 neurons), 1 more than the 1 chip" in d.message
+    assert "(120 cores); layer l120 is the first that does not fit" in d.message
+    assert d.location.node == "l120"
+    assert d.hint is not None and "the first 120 of 140 layers fit" in d.hint
+    assert "chips: 2" in d.hint
 
 
-def test_chip_neuron_and_synapse_totals() -> None:
-    t = load_target("loihi2")  # 1048576 neurons, 120 M synapses per chip
-    with pytest.raises(SnnccError, match="1048577 neurons, 1 more than the 1048576"):
-        map_to_cores([_layer("a", 1048577, 1, 1)], t)
-    with pytest.raises(SnnccError, match="120000010 synapses, 10 more"):
-        map_to_cores([_layer("a", 100000, 1200, 120000010)], t)
+def test_layers_spill_over_chips_and_a_layer_may_span_two() -> None:
+    """loihi2 is an 8-chip board: 120 usable cores per chip, numbered on over chips;
+    tiles count on, x/y restart on each chip's mesh."""
+    layers = [_layer(f"l{i}", 10, 1, 10) for i in range(119)] + [_layer("big", 3 * 8192, 1, 1)]
+    m = map_to_cores(layers, load_target("loihi2"))
+    big = m.layers["big"].cores
+    assert [(c.core, c.chip) for c in big] == [(119, 0), (120, 1), (121, 1)]
+    assert (big[1].tile, big[1].x, big[1].y) == (32, 0, 0)  # 32 tiles per chip
+    assert m.chips_used == 2
+
+
+def test_chip_neuron_and_synapse_totals_start_the_next_chip() -> None:
+    t = load_target("loihi1")
+    assert t.limits is not None
+    small = t.limits.model_copy(update={"max_neurons_per_chip": 2500, "max_synapses_per_chip": 4000,
+                                        "chips": 4})
+    costs = t.costs.model_copy(update={"chip_link": t.costs.hop_east_west}) if t.costs else None
+    four = t.model_copy(update={"limits": small, "costs": costs})
+    m = map_to_cores([_layer("a", 2000, 1, 2000), _layer("b", 1000, 1, 1000),
+                      _layer("c", 10, 300, 3000), _layer("d", 10, 200, 2000)], four)
+    chips = {name: [c.chip for c in lp.cores] for name, lp in m.layers.items()}
+    # a's 2 cores (1000 neurons each) fill 2000 of chip 0's 2500 neurons, b's 1000 do not
+    # fit beside them; c's 3000 synapses fit beside b's 1000; d's 2000 more do not
+    assert chips == {"a": [0, 0], "b": [1], "c": [1], "d": [2]}
+    with pytest.raises(SnnccError, match="needs 2 chips"):
+        map_to_cores([_layer("a", 2000, 1, 2000), _layer("b", 1000, 1, 1000)],
+                      four.model_copy(update={"limits": small.model_copy(update={"chips": 1})}))
+
+
+def test_shared_weights_store_a_conv_kernel_once_per_core() -> None:
+    """loihi2 (shared weights): a 3x3 conv of 64 -> 64 channels on 8x8 positions keeps
+    one kernel row (576 weights) per output channel on a core; loihi1 stores each of
+    the 576 synapses of every neuron."""
+    syn = Synapses("conv", ("x",), "conv", 576, 576 * 4096, 576 * 64, weight_rows=64,
+                   row_stride=64)
+    layer = ChipLayer("lif", "m.lif", "neuron", (64, 8, 8), (syn,))
+    m2 = map_to_cores([layer], load_target("loihi2"))
+    # 4096 neurons on one core: 64 rows x 576 x 2 bytes = 73728 B of its 196608 B
+    assert m2.layers["lif"].limited_by == "neurons" and len(m2.layers["lif"].cores) == 1
+    assert m2.layers["lif"].synapses == 64 * 576
+    m1 = map_to_cores([layer], load_target("loihi1"))
+    assert m1.layers["lif"].limited_by == "synaptic memory"
+    assert m1.layers["lif"].per_core_limit == 131072 // (576 * 2)
 
 
 def test_paper_target_cannot_be_mapped_or_priced() -> None:

@@ -23,7 +23,10 @@ Per core and step the model counts:
   axon-out/axon-in path;
 - hops: the Manhattan distance between source and destination tiles, x hops
   priced ``hop_east_west`` and y hops ``hop_north_south``, charged to the
-  *sending* core's message time.
+  *sending* core's message time. Between chips (a target of several chips) a
+  message also pays ``chip_link`` once, on top of the hops within the meshes
+  (computed as if both tiles were on one mesh: the board's routing is not
+  modelled).
 
 Host inputs (the encoding layer's values) and readout are host work: they are
 not priced here but in the papers' estimate (:func:`paper_energy`).
@@ -55,9 +58,9 @@ DEFAULT_PAPER = PaperEstimate(e_mac_pj=4.6, e_ac_pj=0.9, process_node="45nm")
 # Count name -> OpCosts field; "sops" is priced per layer by synapse kind.
 _PRICED = {"active": "neuron_update_active", "inactive": "neuron_update_inactive",
            "spikes": "spike_out", "msg_out": "message_out", "msg_in": "message_in",
-           "hops_x": "hop_east_west", "hops_y": "hop_north_south"}
+           "hops_x": "hop_east_west", "hops_y": "hop_north_south", "chip_msgs": "chip_link"}
 _CATEGORY = {"sops": "synaptic", "active": "neuron", "inactive": "neuron", "spikes": "spike",
-             "msg_out": "message", "msg_in": "message", "hops_x": "message",
+             "msg_out": "message", "msg_in": "message", "chip_msgs": "message", "hops_x": "message",
              "hops_y": "message"}
 
 
@@ -97,6 +100,7 @@ class StepCost:
 @dataclass(frozen=True)
 class CoreCost:
     core: int
+    chip: int
     tile: int
     x: int
     y: int
@@ -141,6 +145,8 @@ class Totals:
     spikes: float
     messages: float
     hops: float
+    chips: int = 1
+    chip_messages: float = 0.0  # messages between chips (each priced costs.chip_link)
 
 
 @dataclass(frozen=True)
@@ -216,6 +222,8 @@ def _messages(out: dict[str, F64], layers: list[ChipLayer], mapping: Mapping,
         sx, sy = np.array([c.x for c in src_cores]), np.array([c.y for c in src_cores])
         dx, dy = np.array([c.x for c in dst]), np.array([c.y for c in dst])
         out["msg_out"][:, s0:s0 + n_src] += spikes * len(dst)
+        sc, dc = np.array([c.chip for c in src_cores]), np.array([c.chip for c in dst])
+        out["chip_msgs"][:, s0:s0 + n_src] += spikes * (sc[:, None] != dc[None, :]).sum(1)
         out["hops_x"][:, s0:s0 + n_src] += spikes * np.abs(sx[:, None] - dx[None, :]).sum(1)
         out["hops_y"][:, s0:s0 + n_src] += spikes * np.abs(sy[:, None] - dy[None, :]).sum(1)
         total = spikes.sum(axis=1, keepdims=True)  # [T, 1]: all of src's spikes reach each core
@@ -235,7 +243,8 @@ def _unit(costs: OpCosts, layers: list[ChipLayer], mapping: Mapping,
                              f"'{layer.synapse_kind}' (known: dense, conv, sparse)",
                              location=Location(module_path=layer.module_path, node=layer.name))
         syn += [getattr(op, attr)] * _ncores(mapping, layer.name)
-    unit = {k: np.full(len(syn), float(getattr(getattr(costs, f), attr)))
+    unit = {k: np.full(len(syn), float(getattr(getattr(costs, f), attr))
+                       if getattr(costs, f) is not None else 0.0)
             for k, f in _PRICED.items()}
     unit["sops"] = np.array(syn, dtype=np.float64)
     return unit
@@ -283,7 +292,7 @@ def estimate(counts: SimCounts, layers: list[ChipLayer], mapping: Mapping,
     t_unit, e_unit = _unit(costs, layers, mapping, "time_ns"), _unit(costs, layers, mapping,
                                                                      "energy_pj")
     neuron_ns = _weighted(c, t_unit, ("sops", "active", "inactive", "spikes"))
-    message_ns = _weighted(c, t_unit, ("msg_out", "msg_in", "hops_x", "hops_y"))
+    message_ns = _weighted(c, t_unit, ("msg_out", "msg_in", "chip_msgs", "hops_x", "hops_y"))
     busy = np.maximum(neuron_ns, message_ns)  # [T, cores]
     energy = {k: c[k] * e_unit[k][None, :] for k in _CATEGORY}  # [T, cores] each
     core_energy = sum(energy.values(), np.zeros_like(busy))
@@ -296,7 +305,8 @@ def estimate(counts: SimCounts, layers: list[ChipLayer], mapping: Mapping,
     totals = Totals(counts.time_steps, counts.batch, len(cols), tiles,
                     sum(s.latency_ns for s in steps), sum(s.energy_pj for s in steps),
                     barrier_pj * counts.time_steps, float(c["sops"].sum()),
-                    float(c["spikes"].sum()), msgs, float((c["hops_x"] + c["hops_y"]).sum()))
+                    float(c["spikes"].sum()), msgs, float((c["hops_x"] + c["hops_y"]).sum()),
+                    mapping.chips_used, float(c["chip_msgs"].sum()))
     pe = paper_energy(counts, paper or target.paper or DEFAULT_PAPER)
     return CostReport(target.name, steps, per_core, per_layer, totals, pe)
 
@@ -341,7 +351,7 @@ def _cores(c: dict[str, F64], busy: F64, core_energy: F64, cols: list[tuple[str,
     out = []
     for j, (name, p) in enumerate(cols):
         out.append(CoreCost(
-            p.core, p.tile, p.x, p.y, name, p.neurons, p.neurons / mapping.neurons_per_core,
+            p.core, p.chip, p.tile, p.x, p.y, name, p.neurons, p.neurons / mapping.neurons_per_core,
             float(c["sops"][:, j].sum()), float(c["spikes"][:, j].sum()),
             float(c["msg_out"][:, j].sum()), float(c["msg_in"][:, j].sum()),
             float((c["hops_x"][:, j] + c["hops_y"][:, j]).sum()),

@@ -123,6 +123,12 @@ class ResourceLimits(_Strict):
     mesh_tiles_y: int = Field(ge=1)
     max_neurons_per_chip: int | None = Field(default=None, ge=1)
     max_synapses_per_chip: int | None = Field(default=None, ge=1)
+    # A system of several such chips (an 8-chip Loihi 2 board): the mapper places layers
+    # over them and the cost model prices each chip-crossing message with costs.chip_link.
+    chips: int = Field(default=1, ge=1)
+    # The core stores a weight shared by several synapses (a conv kernel over positions,
+    # a linear over tokens) once; False: every synapse holds its own weight (Loihi 1).
+    shared_weights: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ResourceLimits:
@@ -167,6 +173,7 @@ class OpCosts(_Strict):
     hop_east_west: Cost
     hop_north_south: Cost
     barrier_sync: BarrierSync
+    chip_link: Cost | None = None  # per message between chips (needed when limits.chips > 1)
 
 
 class PaperEstimate(_Strict):
@@ -195,6 +202,10 @@ class Target(_Strict):
         hw = [self.formats is not None, self.limits is not None, self.costs is not None]
         if any(hw) and not all(hw):
             raise ValueError("a hardware target needs all of formats, limits and costs")
+        if self.limits is not None and self.limits.chips > 1 and self.costs is not None \
+                and self.costs.chip_link is None:
+            raise ValueError("a target of several chips needs costs.chip_link (per message "
+                             "between chips)")
         if not any(hw) and self.paper is None:
             raise ValueError("a target needs hardware sections (formats, limits, costs) or 'paper'")
         for path in self.assumptions:
