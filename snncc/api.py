@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from snncc.frontends.torch import trace
 from snncc.ir.graph import Graph
 from snncc.ir.types import Layout
 from snncc.passes import CANONICALIZE, run_passes
-from snncc.passes.quantize import quantize
+from snncc.passes.quantize import QuantizedGraph, quantize
 from snncc.targets import Target
 
 
@@ -151,9 +151,15 @@ def compile(
                              "neurons), or use --target ir")
         if calibration is not None:
             check_inputs(run.graph, calibration, "calibration")
-        qg = quantize(run.graph, hardware, calibration=calibration)
+        qg = quantize(run.graph, hardware, calibration=calibration, simulate=acsim_spikes)
         result.compiled = CompiledModel.build(qg)
     return result
+
+
+def acsim_spikes(qg: QuantizedGraph, inputs: torch.Tensor) -> Mapping[str, np.ndarray]:
+    """Every neuron's spikes from acsim on ``inputs``: what the quantizer compares with the
+    float model (its ``simulate``; quantization itself never imports a backend)."""
+    return run_quantized(qg, inputs).spikes
 
 
 def _compiled(compiled: CompiledModel | CompileResult) -> CompiledModel:

@@ -17,6 +17,7 @@ from spikingjelly.clock_driven.neuron import MultiStepLIFNode
 from test_acsim_fixedpoint import _called_module_functions, _multiplies
 
 import snncc
+from snncc.api import acsim_spikes
 from snncc.backends.acsim import datapath
 from snncc.backends.acsim.chain import (
     ConvSpec,
@@ -45,7 +46,7 @@ def _digits(ckpt: str = CKPT) -> tuple[torch.nn.Module, QuantizedGraph, torch.Te
     model = load_model(ckpt).module.eval()
     xtr, _, xte, yte = load_digits_split()
     graph = snncc.compile(model, torch.zeros(4, 1, 1, 8, 8)).graph
-    qg = quantize(graph, "loihi2", calibration=encode(xtr[:64]))
+    qg = quantize(graph, "loihi2", calibration=encode(xtr[:64]), simulate=acsim_spikes)
     return model, qg, encode(xte), yte.numpy()
 
 

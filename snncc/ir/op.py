@@ -85,6 +85,16 @@ class OpDef:
     is_neuron: ClassVar[bool] = False
     # Moves, joins or relabels data and computes nothing (Temporal.STRUCTURAL).
     moves_data: ClassVar[bool] = False
+    # A relabeling (a view): the output holds the input's elements, each exactly once,
+    # in another arrangement (reshape, transpose). Implies moves_data; a repeat copies
+    # elements and a cat joins inputs, so they move data but do not relabel.
+    relabels: ClassVar[bool] = False
+    # All-zero inputs give an all-zero output, whatever the attributes (an add, a pool, a
+    # move); an op for which it depends on the attributes overrides `preserves_zero`.
+    zero_preserving: ClassVar[bool] = False
+    # Non-decreasing in every input (x <= y elementwise gives f(x) <= f(y)); with
+    # zero_preserving, inputs <= 0 give an output <= 0 (a sub is neither: 0 - (-1) > 0).
+    monotone: ClassVar[bool] = False
     # Weight ops: the output axis (from the end) that holds output channels/features.
     channel_axis: ClassVar[int | None] = None
 
@@ -103,6 +113,12 @@ class OpDef:
         this, not the class flag, because for some ops it depends on both (a max only
         commutes with c > 0, a pad only when it pads with 0)."""
         return cls.scale_commutes
+
+    @classmethod
+    def preserves_zero(cls, attrs: Attrs) -> bool:
+        """f(0, ..., 0) == 0 for this node's attributes; prune-timesteps asks this, not the
+        class flag, because for some ops it depends on them (a pad only when it pads with 0)."""
+        return cls.zero_preserving
 
     @classmethod
     def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from snncc.ir.graph import Graph, Node
+from snncc.ir.groups import ZERO_PRESERVING as ZERO_PRESERVING  # derived; kept importable
 from snncc.ir.op import Multiplies
-from snncc.ir.ops.combine import PadAttrs
 from snncc.ir.ops.elementwise import ScalarAttrs
 from snncc.ir.ops.neurons import NeuronAttrs
 from snncc.ir.ops.timemask import TimeMaskAttrs
@@ -41,10 +41,6 @@ from snncc.passes.manager import PassResult, register_pass
 
 Z, N, A = "Z", "N", "A"
 SCHEDULABLE = {"conv1d", "conv2d", "linear", "matmul", "add", "sub", "mul"}
-ZERO_PRESERVING = {"add", "sub", "mul", "matmul", "maxpool2d", "avgpool2d", "sum", "identity",
-                   "reshape", "flatten", "transpose", "permute", "unsqueeze", "repeat",
-                   "cat", "slice", "upsample_nearest", "adaptive_maxpool2d",
-                   "adaptive_avgpool2d", "amax"}
 
 
 def _quiet_at_rest(a: NeuronAttrs) -> bool:
@@ -101,19 +97,13 @@ def step_states(graph: Graph) -> dict[str, list[str] | None]:
             assert isinstance(n.attrs, ScalarAttrs)
             c = n.attrs.value
             st[n.name] = [x if x == Z or c > 0 else A for x in cols[0]]
-        elif n.op in ZERO_PRESERVING or n.op == "pad" and _pads_with_zero(n):
+        elif n.opdef.preserves_zero(n.attrs):  # zeros stay zeros; <= 0 stays so if monotone
             st[n.name] = [Z if all(x == Z for x in xs) else
-                          (N if all(x in (Z, N) for x in xs) and n.op not in ("sub", "mul") else A)
+                          (N if all(x in (Z, N) for x in xs) and n.opdef.monotone else A)
                           for xs in zip(*cols)]
         else:
             st[n.name] = [A] * T
     return st
-
-
-def _pads_with_zero(n: Node) -> bool:
-    """A pad with 0 keeps an all-zero (or all <= 0) step so; another value does not."""
-    assert isinstance(n.attrs, PadAttrs)
-    return n.attrs.value == 0.0
 
 
 def _join_add(xs: tuple[str, ...]) -> str:

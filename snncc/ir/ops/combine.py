@@ -36,6 +36,8 @@ class Cat(OpDef):
     # cat(c x, y) != c cat(x, y).
 
     moves_data = True  # computes nothing: Temporal.STRUCTURAL
+    zero_preserving = True
+    monotone = True
 
     @classmethod
     def infer(
@@ -91,6 +93,8 @@ class Slice(OpDef):
     scale_commutes = True
 
     moves_data = True  # computes nothing: Temporal.STRUCTURAL
+    zero_preserving = True
+    monotone = True
 
     @classmethod
     def infer(
@@ -151,6 +155,12 @@ class Pad(OpDef):
     name = "pad"
     attrs_type = PadAttrs
     # pad(c x, v) == c pad(x, v) only for v == 0: see commutes_with_scale.
+    monotone = True  # the fill is a constant; zeros stay zeros only for v == 0: preserves_zero
+
+    @classmethod
+    def preserves_zero(cls, attrs: Attrs) -> bool:
+        assert isinstance(attrs, PadAttrs)
+        return attrs.value == 0.0
 
     @classmethod
     def commutes_with_scale(cls, attrs: Attrs, c: float) -> bool:

@@ -58,6 +58,8 @@ class _Binary(OpDef):
 @register_op
 class Add(_Binary):
     name = "add"
+    zero_preserving = True
+    monotone = True
 
     @classmethod
     def range(cls, a: TensorType, b: TensorType) -> tuple[float, float]:
@@ -71,6 +73,7 @@ class Add(_Binary):
 @register_op
 class Sub(_Binary):
     name = "sub"
+    zero_preserving = True
 
     @classmethod
     def range(cls, a: TensorType, b: TensorType) -> tuple[float, float]:
@@ -84,6 +87,7 @@ class Sub(_Binary):
 @register_op
 class Mul(_Binary):
     name = "mul"
+    zero_preserving = True
     multiplies = Multiplies.ACTIVATION
 
     @classmethod
@@ -138,6 +142,7 @@ class Scale(_ScalarOp):
     """x * c for a constant scalar c (attention's 0.125, a mean's 1/N)."""
 
     name = "scale"
+    zero_preserving = True  # monotone only for c >= 0: not flagged
     multiplies = Multiplies.SCALAR
     scale_commutes = True
 
@@ -185,6 +190,7 @@ class MatMul(OpDef):
     """Batched activation x activation product (attention's q @ k^T and attn @ v)."""
 
     name = "matmul"
+    zero_preserving = True
     num_inputs = 2
     multiplies = Multiplies.ACTIVATION
     scale_commutes = True

@@ -32,6 +32,8 @@ def _out(size: int, k: int, s: int, p: int, ceil: bool) -> int:
 class _Pool2d(OpDef):
     attrs_type = PoolAttrs
     leading_dims_agnostic = True
+    zero_preserving = True  # max pads with -inf, average with 0
+    monotone = True
 
     @classmethod
     def out_shape(cls, attrs: PoolAttrs, x: TensorType) -> tuple[int, ...]:
@@ -113,6 +115,8 @@ class _AdaptivePool2d(OpDef):
     """Adaptive pooling over the last two axes of [..., C, H, W]; any leading axes are batch."""
 
     attrs_type = AdaptivePoolAttrs
+    zero_preserving = True
+    monotone = True
     leading_dims_agnostic = True
 
     @classmethod

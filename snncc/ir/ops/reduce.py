@@ -29,6 +29,8 @@ def _dims(attrs: ReduceAttrs, ndim: int) -> list[int]:
 
 class _Reduce(OpDef):
     attrs_type = ReduceAttrs
+    zero_preserving = True  # mean, sum and amax of zeros
+    monotone = True
 
     @classmethod
     def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:

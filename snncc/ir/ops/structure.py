@@ -24,6 +24,9 @@ class _Structural(OpDef):
     scale_commutes = True
 
     moves_data = True  # computes nothing: Temporal.STRUCTURAL
+    relabels = True  # each input element once, elsewhere (Repeat copies: it does not)
+    zero_preserving = True
+    monotone = True
 
     @classmethod
     def out_shape_layout(
@@ -237,6 +240,9 @@ class Repeat(_Structural):
 
     name = "repeat"
     attrs_type = RepeatAttrs
+    # A copy, not a view: every element appears once per repeat, so it is no relabeling
+    # (acsim's per-sample relabelings, STRUCTURAL_OPS, exclude it); zeros stay zeros.
+    relabels = False
 
     @classmethod
     def out_shape_layout(cls, attrs: Attrs, x: TensorType, ctx: InferContext) -> tuple[tuple[int, ...], Layout]:

@@ -32,6 +32,8 @@ class TimeMask(OpDef):
     name = "time_mask"
     attrs_type = TimeMaskAttrs
     scale_commutes = True
+    zero_preserving = True  # x * mask, mask in {0, 1}
+    monotone = True
 
     @classmethod
     def infer(

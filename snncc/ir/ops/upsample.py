@@ -32,6 +32,8 @@ class UpsampleNearest(OpDef):
     leading_dims_agnostic = True
 
     moves_data = True  # computes nothing: Temporal.STRUCTURAL
+    zero_preserving = True
+    monotone = True
 
     @classmethod
     def infer(

@@ -65,7 +65,12 @@ from snncc.passes.quantize.integers import (
     quantize_neuron,
     quantize_weights,
 )
-from snncc.passes.quantize.pipeline import add_spike_agreement, quantize, quantize_pass
+from snncc.passes.quantize.pipeline import (
+    SpikeSimulator,
+    add_spike_agreement,
+    quantize,
+    quantize_pass,
+)
 from snncc.passes.quantize.result import LayerReport, QuantizedGraph
 from snncc.passes.quantize.scales import CALIBRATION_MARGIN, choose_scale
 from snncc.passes.quantize.values import (
@@ -91,6 +96,7 @@ __all__ = [
     "LayerReport",
     "NeuronQuant",
     "QuantizedGraph",
+    "SpikeSimulator",
     "WeightQuant",
     "add_spike_agreement",
     "categorize",

@@ -11,7 +11,9 @@ gives each layer's spike agreement with the float model and registers the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 
+import numpy as np
 import torch
 
 from snncc.diagnostics import SnnccError
@@ -38,6 +40,11 @@ from snncc.passes.quantize.scales import (
 from snncc.passes.quantize.values import WEIGHT_OPS, Cat, categorize, pending_biases
 from snncc.targets import Target, load_target
 
+# Runs a quantized graph on inputs [T, B, ...] and gives every neuron's spikes (name ->
+# bool array [T, B, ...]); the backend that executes the integers supplies it (acsim's
+# run_quantized), so quantization never imports a backend.
+SpikeSimulator = Callable[[QuantizedGraph, torch.Tensor], Mapping[str, np.ndarray]]
+
 
 def quantize(
     graph: Graph,
@@ -45,13 +52,14 @@ def quantize(
     *,
     calibration: torch.Tensor | None = None,
     scales: dict[int, float] | None = None,
-    agreement: bool = True,
+    simulate: SpikeSimulator | None = None,
 ) -> QuantizedGraph:
     """Quantize a canonical graph for ``target``.
 
     ``calibration``: sample inputs; they set the current ranges (else worst-case
-    bounds from the weights, which are safe but coarser) and give each layer's
-    spike agreement between acsim and the float interpreter. ``scales``: fixed
+    bounds from the weights, which are safe but coarser) and, with ``simulate``
+    (the backend's run of the integers, e.g. acsim's), give each layer's spike
+    agreement between the backend and the float interpreter. ``scales``: fixed
     per-domain scales (from an artifact), which makes the result reproducible.
     """
     tgt = load_target(target) if isinstance(target, str) else target
@@ -105,22 +113,21 @@ def quantize(
                                       domains[d_id].scale if d_id >= 0 else 0.0,
                                       notes=[f"runs on the {where} in float"]))
     qg = QuantizedGraph(graph, tgt, cat, domains, domain_of, weights, neurons, pb, layers)
-    if calibration is not None and agreement:
-        add_spike_agreement(qg, calibration, reference)
+    if calibration is not None and simulate is not None:
+        add_spike_agreement(qg, calibration, simulate(qg, calibration), reference)
     return qg
 
 
 def add_spike_agreement(qg: QuantizedGraph, inputs: torch.Tensor,
+                        spikes: Mapping[str, np.ndarray],
                         reference: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
-    """Per neuron layer: the fraction of (step, sample, neuron) spikes on which acsim
+    """Per neuron layer: the fraction of (step, sample, neuron) spikes on which the
+    simulated ``spikes`` (a backend's run of ``qg`` on ``inputs``: name -> bool array)
     and the float interpreter agree; recorded in the layer report. ``reference``: the
     interpreter's recorded values on ``inputs``, if already computed."""
-    from snncc.backends.acsim.simulator import run_quantized
-
-    sim = run_quantized(qg, inputs)
     ref = reference or run_in_batches(qg.graph, inputs, record=True)[1]
     out: dict[str, float] = {}
-    for name, s in sim.spikes.items():
+    for name, s in spikes.items():
         r = ref[name].numpy() != 0
         out[name] = float((s == r).mean()) if s.size else 1.0
     for row in qg.layers:

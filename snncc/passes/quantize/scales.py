@@ -10,6 +10,7 @@ the package docstring gives the arithmetic.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -60,10 +61,44 @@ def _formats(target: Target) -> NumberFormats:
     return fmt
 
 
+def _if_leak(a: NeuronAttrs) -> tuple[float, bool]:
+    return 0.0, False  # no leak, no input decay: v += x
+
+
+def _lif_leak(a: NeuronAttrs) -> tuple[float, bool]:
+    assert isinstance(a, LIFAttrs)
+    return 1.0 / a.tau, a.decay_input
+
+
+def _plif_leak(a: NeuronAttrs) -> tuple[float, bool]:
+    assert isinstance(a, PLIFAttrs)
+    return float(torch.sigmoid(torch.tensor(a.w, dtype=torch.float64))), a.decay_input
+
+
+# The quantization rule of each neuron op, by op name: its leak per step (the fraction of
+# v that decays, as Lava's du/dv over 4096) and whether the input decays with it. A neuron
+# op without a rule here cannot be quantized for Lava's LIF: SNN-Q008, never an assertion.
+NEURON_RULES: dict[str, Callable[[NeuronAttrs], tuple[float, bool]]] = {
+    "if": _if_leak,
+    "lif": _lif_leak,
+    "plif": _plif_leak,
+}
+
+
 def _neuron_factor(n: Node) -> tuple[float, int, bool]:
     """(kappa / s, dv, decay exact) for a neuron; see the module docstring."""
     a = n.attrs
     assert isinstance(a, NeuronAttrs)
+    rule = NEURON_RULES.get(n.op)
+    if rule is None:
+        raise SnnccError(
+            "SNN-Q008",
+            f"no quantization rule for op {n.op} (neuron %{n.name}): snncc knows how to map "
+            f"{', '.join(sorted(NEURON_RULES))} onto Lava's fixed-point LIF",
+            location=n.location(),
+            hint="use an IF, LIF or PLIF neuron, or add the op's rule to NEURON_RULES in "
+                 "snncc/passes/quantize/scales.py; --target ir compiles without quantizing",
+        )
     if a.v_reset is None or a.v_reset != 0.0:
         raise SnnccError(
             "SNN-Q002",
@@ -71,15 +106,7 @@ def _neuron_factor(n: Node) -> tuple[float, int, bool]:
             "Lava's LIF resets v to 0",
             location=n.location(), hint="train with v_reset=0.0 (hard reset to zero)",
         )
-    if n.op == "if":
-        return 64.0, 0, True
-    if isinstance(a, LIFAttrs):
-        leak = 1.0 / a.tau
-        decay_input = a.decay_input
-    else:
-        assert isinstance(a, PLIFAttrs)
-        leak = float(torch.sigmoid(torch.tensor(a.w, dtype=torch.float64)))
-        decay_input = a.decay_input
+    leak, decay_input = rule(a)
     dv_exact = 4096.0 * leak
     dv = int(round(dv_exact))
     return (64.0 / leak if decay_input else 64.0), dv, dv == dv_exact

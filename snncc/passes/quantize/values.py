@@ -16,6 +16,9 @@ import numpy as np
 
 from snncc.diagnostics import SnnccError
 from snncc.ir.graph import Graph, Node
+from snncc.ir.groups import NEURON_OPS as NEURON_OPS
+from snncc.ir.groups import STRUCTURAL_OPS as STRUCTURAL_OPS
+from snncc.ir.groups import WEIGHT_OPS as WEIGHT_OPS
 from snncc.ir.ops.combine import PadAttrs
 from snncc.ir.ops.elementwise import ScalarAttrs
 from snncc.ir.ops.reduce import ReduceAttrs
@@ -23,9 +26,9 @@ from snncc.ir.ops.structure import PermuteAttrs, TransposeAttrs
 from snncc.ir.types import Layout, ValueKind
 from snncc.passes.quantize.moves import MAX_OPS, NEW_OPS, apply_move, check_per_sample, is_move
 
-WEIGHT_OPS = ("conv1d", "conv2d", "linear")
-NEURON_OPS = ("lif", "if", "plif")
-STRUCTURAL_OPS = ("identity", "reshape", "flatten", "transpose", "permute", "unsqueeze")
+# WEIGHT_OPS, NEURON_OPS and STRUCTURAL_OPS (the relabelings, which item_structural applies
+# per sample) are derived from the op table (snncc.ir.groups); the rest of quantization and
+# acsim import them from here.
 
 
 class Cat(str, Enum):
