@@ -112,15 +112,33 @@ def test_not_an_artifact_exits_2(tmp_path: Path) -> None:
 
 
 def test_model_that_does_not_fit_the_target_exits_2(tmp_path: Path) -> None:
+    """Without graded spikes nothing can be split: a fan-in of 100 is too small for the
+    digits model's layers, and the error names the layer and the numbers."""
+    text = Path("snncc/targets/loihi2.yaml").read_text()
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text(text.replace("name: loihi2", "name: tiny")
+                    .replace("fan_in_per_core: 4096", "fan_in_per_core: 100")
+                    .replace("max_message_bits: 32", "max_message_bits: 0"))
+    out = tmp_path / "x.acsim"
+    r = snncc("compile", MODEL, *SHAPE, "--target", "acsim", "--hardware", str(tiny), "-o", str(out))
+    assert r.returncode == 2, r.stderr
+    assert "SNN-MAP001" in r.stderr and "fan-in" in r.stderr and "Traceback" not in r.stderr
+    assert "more than the 100 fan-in of a core" in r.stderr and "graded spikes" in r.stderr
+    assert not out.exists()
+
+
+def test_a_small_fan_in_is_met_by_splits_and_relays(tmp_path: Path) -> None:
+    """With graded spikes the same fan-in of 100 is met: the compile says what it split,
+    and the report's resources list every split with its cost."""
     text = Path("snncc/targets/loihi2.yaml").read_text()
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text(text.replace("name: loihi2", "name: tiny")
                     .replace("fan_in_per_core: 4096", "fan_in_per_core: 100"))
     out = tmp_path / "x.acsim"
     r = snncc("compile", MODEL, *SHAPE, "--target", "acsim", "--hardware", str(tiny), "-o", str(out))
-    assert r.returncode == 2, r.stderr
-    assert "SNN-MAP001" in r.stderr and "fan-in" in r.stderr and "Traceback" not in r.stderr
-    assert not out.exists()
+    assert r.returncode == 0, r.stderr
+    assert "weight ops split by input channels" in r.stdout
+    assert out.exists()
 
 
 def test_formats_acsim_cannot_hold_are_refused(tmp_path: Path) -> None:

@@ -60,6 +60,15 @@ def _report() -> dict[str, Any]:
         "simulation": {"wall_s": 0.5, "images_per_s": 16.0, "synaptic_events": 4500,
                        "events_per_s": 9000.0},
         "float_model": {"accuracy": 0.9, "prediction_agreement": 0.95},
+        "resources": {
+            "limits": {"chips": 8, "cores_per_chip": 120, "neurons_per_core": 8192,
+                       "fan_in_per_core": 4096, "memory_bytes_per_core": 196608,
+                       "neurons_per_chip": 1048576, "synapses_per_chip": 120000000},
+            "chips": [{"chip": 0, "cores": 4, "neurons": 310, "synapses": 2100}],
+            "cores": [{"core": 0, "chip": 0, "fan_in": 1, "memory_bytes": 4}],
+            "splits": [{"op": "fc<2>", "kind": "split", "parts": 2, "extra_neurons": 20,
+                        "extra_cores": 2, "extra_steps": 1, "messages": 7.0,
+                        "why": "out_lif reads 5000 inputs"}]},
         "quantization": {"target": "loihi2", "domains": [{"id": 0}], "layers": [
             {"node": "fc1", "module_path": NASTY, "op": "linear", "domain": 0, "scale": 64.0,
              "weight_exp": -3, "max_abs_weight_error": 0.002, "rel_weight_error": 0.0123,
@@ -133,8 +142,15 @@ def test_writes_one_self_contained_page(tmp_path: Path) -> None:
 def test_markup_is_balanced_and_has_the_tables() -> None:
     checker = _parse(render_html(_report()))
     assert checker.counts["svg"] == 4
-    assert checker.counts["table"] == 4  # per layer, per step, per core, quantization
+    # per layer, per step, per core, per chip, splits and relays, quantization
+    assert checker.counts["table"] == 6
     assert checker.counts["rect"] > 3 * STEPS  # heatmap cells at least
+
+
+def test_resources_show_chips_and_splits() -> None:
+    page = render_html(_report())
+    assert "<td>310 / 1.049M</td>" in page and "<td>4 / 120</td>" in page
+    assert "fc&lt;2&gt;" in page and "out_lif reads 5000 inputs" in page
 
 
 def test_module_paths_are_escaped() -> None:

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from snncc.backends.acsim.counts import LayerCounts, OpCounts, SimCounts
 from snncc.backends.acsim.program import Program
 from snncc.ir.types import Layout
+from snncc.lower import ChipLayer
 from snncc.passes.quantize import WEIGHT_OPS, Cat
 
 if TYPE_CHECKING:  # the run imports this module for its counting
@@ -44,6 +45,15 @@ def per_step(x: np.ndarray | None, time_first: bool, steps: int, neurons: int
     return out
 
 
+def _in_chip_order(x: np.ndarray | None, layer: ChipLayer, time_first: bool) -> np.ndarray | None:
+    """An event array ``[T, B, *item]`` (or ``[B, *item]``) with its item axes in the order
+    the chip numbers the layer's neurons (the mapper's cores hold ranges of that order)."""
+    if x is None or layer.order is None:
+        return x
+    lead = 2 if time_first else 1
+    return np.transpose(np.asarray(x), (*range(lead), *(lead + a for a in layer.order)))
+
+
 def count_batch(program: Program, run: _Run) -> SimCounts:
     """The events of one batch, per chip layer and per weight op."""
     graph = program.graph
@@ -55,27 +65,27 @@ def count_batch(program: Program, run: _Run) -> SimCounts:
         time_first = node.type.layout == Layout.TIME
         batch = int(run.values[node.name].shape[1 if time_first else 0])
         n = layer.neurons
+
+        def count(x: np.ndarray | None, tf: bool = time_first) -> NDArray[np.int64]:
+            return per_step(_in_chip_order(x, layer, tf), tf, T, n)
+
         executed = None
         if layer.kind in ("relay", "partial"):
-            sops = per_step(run.layer_received[layer.name], time_first, T, n)
-            spikes = per_step(run.layer_sent[layer.name], time_first, T, n)
-            active = per_step((run.layer_received[layer.name] != 0) | run.layer_sent[layer.name],
-                              time_first, T, n)
-            hw[layer.name] = LayerCounts(layer, sops, spikes, active)
+            got, sent = run.layer_received[layer.name], run.layer_sent[layer.name]
+            hw[layer.name] = LayerCounts(layer, count(got), count(sent), count((got != 0) | sent))
             continue
         src = node.inputs[0] if layer.kind == "neuron" else node.name
         received = run.received.get(src)
         if received is None and program.qg.categories[src] in (Cat.SPIKE, Cat.COUNT):
             received = (run.values[src] != 0).astype(np.int32)
-        sops = per_step(received, time_first, T, n)
+        sops = count(received)
         if layer.kind == "neuron":
-            spikes = per_step(run.spikes[node.name], True, T, n)
-            active = per_step(run.active[node.name], True, T, n)
+            spikes, active = count(run.spikes[node.name], True), count(run.active[node.name], True)
             if layer.steps is not None:
                 executed = np.isin(np.arange(T), list(layer.steps))
         else:
             spikes = np.zeros_like(sops)
-            active = per_step(received != 0 if received is not None else None, time_first, T, n)
+            active = count(received != 0 if received is not None else None)
         hw[layer.name] = LayerCounts(layer, sops, spikes, active, executed)
     ops: dict[str, OpCounts] = {}
     for n in graph:

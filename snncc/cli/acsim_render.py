@@ -21,6 +21,7 @@ from snncc.backends.acsim.simulator import SimResult
 from snncc.cli.render import dumps_json
 from snncc.diagnostics import SnnccError
 from snncc.ir.interpreter import run_in_batches
+from snncc.report.resources import resources
 
 
 def run_artifact(artifact: str, inputs_path: str, labels_path: str | None, batch_size: int,
@@ -86,6 +87,9 @@ def full_report(compiled: CompiledModel, sim: SimResult, cost: CostReport,
     report["quantization"] = compiled.qg.report_json()
     report["mapping"] = compiled.mapping.to_json()
     report["cost"] = cost.to_json()
+    sent = {k: float(v.spikes.sum()) / sim.counts.batch for k, v in sim.counts.layers.items()}
+    report["resources"] = resources(compiled.program.lowered, compiled.mapping, compiled.target,
+                                    sent)
     return report
 
 
@@ -102,10 +106,17 @@ def render_quantization(compiled: CompiledModel, out: Console, *, calibrated: bo
         table.add_row(r.module_path or r.node, r.op, str(r.domain), exp_vth, err, agree,
                       "; ".join(r.notes)[:60])
     out.print(table)
-    cores = len(compiled.mapping.cores)
-    out.print(f"{len(qg.domains)} current domains; mapped to {cores} cores of {qg.target.name}"
+    cores, chips = len(compiled.mapping.cores), compiled.mapping.chips_used
+    lowered = compiled.program.lowered
+    out.print(f"{len(qg.domains)} current domains; mapped to {cores} cores"
+              + (f" on {chips} chips" if chips > 1 else "") + f" of {qg.target.name}"
               + ("" if calibrated else "; no --calibration: ranges are worst-case bounds and "
                  "spike agreement is not measured"))
+    if lowered.relays or lowered.splits:
+        extra = sum(1 for layer in lowered.layers if layer.kind in ("relay", "partial"))
+        out.print(f"to fit a core's fan-in: {len(lowered.relays)} residual streams held in relay "
+                  f"neurons, {len(lowered.splits)} weight ops split by input channels "
+                  f"({extra} extra layers, {lowered.depth} synapse layers deep)")
 
 
 def render_run(compiled: CompiledModel, sim: SimResult, cost: CostReport,
@@ -175,3 +186,39 @@ def render_report(report: dict[str, Any], out: Console) -> None:
                       f"{s['bound'] or '-'} ({s['bottleneck_layer'] or '-'})",
                       f"{s['energy_pj'] / 1e6:.4f}")
     out.print(steps)
+    render_resources(report["resources"], out)
+
+
+def render_resources(res: dict[str, Any], out: Console) -> None:
+    """Per chip and the fullest cores against the limits; what each split and relay cost."""
+    lim = res["limits"]
+    chips = Table(title=f"per chip (of {lim['chips']}; {lim['cores_per_chip']} cores each)",
+                  title_justify="left")
+    for col in ("chip", "cores", "neurons", "stored synapses"):
+        chips.add_column(col, justify="right")
+    for c in res["chips"]:
+        chips.add_row(str(c["chip"]), f"{c['cores']} / {lim['cores_per_chip']}",
+                      f"{c['neurons']} / {lim['neurons_per_chip'] or '-'}",
+                      f"{c['synapses']} / {lim['synapses_per_chip'] or '-'}")
+    out.print(chips)
+    cores = Table(title="fullest cores (against the per-core limits)", title_justify="left")
+    for col in ("core", "chip", "layer", "neurons", "fan-in", "memory B"):
+        cores.add_column(col)
+    full = sorted(res["cores"], key=lambda c: -max(c["neurons"] / lim["neurons_per_core"],
+                                                   c["memory_bytes"] / lim["memory_bytes_per_core"],
+                                                   c["fan_in"] / lim["fan_in_per_core"]))
+    for c in full[:8]:
+        cores.add_row(str(c["core"]), str(c["chip"]), c["layer"],
+                      f"{c['neurons']} / {lim['neurons_per_core']}",
+                      f"{c['fan_in']} / {lim['fan_in_per_core']}",
+                      f"{c['memory_bytes']} / {lim['memory_bytes_per_core']}")
+    out.print(cores)
+    if res["splits"]:
+        splits = Table(title="splits and relays (what fitting the fan-in cost)", title_justify="left")
+        for col in ("op", "kind", "parts", "extra cores", "extra steps", "graded spikes", "why"):
+            splits.add_column(col)
+        for s in res["splits"]:
+            msgs = "-" if s["messages"] is None else f"{s['messages']:.0f}"
+            splits.add_row(s["op"], s["kind"], str(s["parts"]), str(s["extra_cores"]),
+                           str(s["extra_steps"]), msgs, s["why"][:60])
+        out.print(splits)

@@ -145,7 +145,7 @@ class _Lowering:
         per_out = self.op_fan_in(term)
         sources = tuple(dict.fromkeys(s for i in node.inputs for s in self.spike_sources(i)))
         rows, stride = self._shared_rows(term, neurons)
-        weights = rows * per_out if rows else per_out * outs
+        weights = rows * per_out if rows else 0 if node.op == "matmul" else per_out * outs
         return [Synapses(term, sources, self._op_kind(term), per_out * mult, per_out * outs,
                          weights, weight_rows=rows, row_stride=stride)]
 
@@ -163,9 +163,10 @@ class _Lowering:
             inputs.append(Synapses("", (HOST,), "dense", 1, 0, 0))
         module = n.origin.module_path or self.graph.nodes[src].origin.module_path
         steps = _schedule(self.qg).get(n.name) if kind == "neuron" else None
-        return ChipLayer(n.name, module, kind, item_shape(n), tuple(inputs),
-                         neuron=self.qg.neurons.get(n.name) if kind == "neuron" else None,
-                         steps=tuple(steps) if steps is not None else None)
+        return _feature_major(ChipLayer(
+            n.name, module, kind, item_shape(n), tuple(inputs),
+            neuron=self.qg.neurons.get(n.name) if kind == "neuron" else None,
+            steps=tuple(steps) if steps is not None else None))
 
     def _parts(self, n: Node) -> list[ChipLayer]:
         """The partial-sum layers of a split weight op, one per input-channel range."""
@@ -180,8 +181,8 @@ class _Lowering:
             syn = Synapses(n.name, sources, self._op_kind(n.name), fan, fan * outs,
                            rows * fan if rows else fan * outs, channels=(c0, c1),
                            weight_rows=rows, row_stride=stride)
-            out.append(ChipLayer(_part(n.name, g), n.origin.module_path, "partial",
-                                 item_shape(n), (syn,), of_op=n.name))
+            out.append(_feature_major(ChipLayer(_part(n.name, g), n.origin.module_path,
+                                                "partial", item_shape(n), (syn,), of_op=n.name)))
         return out
 
     def layers(self) -> list[ChipLayer]:
@@ -197,6 +198,19 @@ class _Lowering:
             elif n.name in self.relays:
                 out.append(self._layer(n, "relay", n.name))
         return _with_depths(out)
+
+
+def _feature_major(layer: ChipLayer) -> ChipLayer:
+    """Number a per-token linear's neurons feature by feature: its weight rows (one per
+    output feature, cycling every neuron in the item's own order) then run in blocks of
+    one per token, and a core of consecutive neurons stores a range of rows only."""
+    shape = layer.shape
+    cyclic = [s for s in layer.inputs if s.weight_rows and s.row_stride == 1]
+    if len(shape) < 2 or not cyclic or any(s.weight_rows != shape[-1] for s in cyclic):
+        return layer
+    tokens = layer.neurons // shape[-1]
+    inputs = tuple(replace(s, row_stride=tokens) if s in cyclic else s for s in layer.inputs)
+    return replace(layer, inputs=inputs, order=(len(shape) - 1, *range(len(shape) - 1)))
 
 
 def _pointwise(node: Node) -> bool:

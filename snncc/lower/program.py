@@ -81,6 +81,10 @@ class ChipLayer:
     steps: tuple[int, ...] | None = None  # the pruned schedule; None: every step
     depth: int = 0  # synapse layers from the host to here (Lava's delay alignment)
     of_op: str = ""  # a partial: the weight op it sums part of
+    # The item axes in the order the chip numbers the neurons (None: the item's own C
+    # order). A per-token linear's neurons are numbered feature-major, so that a core
+    # holds a range of features for every token and stores only those weight rows.
+    order: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in LAYER_KINDS:

@@ -159,6 +159,8 @@ def core_bytes(layer: ChipLayer, neurons: int, syn_bytes: int, shared: bool) -> 
         if s.weight_rows:
             span = neurons if s.row_stride == 1 else -(-neurons // s.row_stride) + 1
             total += min(s.weight_rows, span) * (s.weights // s.weight_rows) * syn_bytes
+        elif s.kind == "sparse" and not s.weights:
+            continue  # a spike product: no stored weights (its neurons compute it)
         else:
             total += -(-neurons * s.count * syn_bytes // n)
     return total

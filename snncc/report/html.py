@@ -111,6 +111,8 @@ def render_html(report: dict[str, Any]) -> str:
         _layer_table(report, layers),
         _step_table(per_step, layers),
         _core_table(per_core, layers),
+        _chip_table(_dict(report, "resources")),
+        _split_table(_dict(report, "resources")),
         _quant_table(_dict(report, "quantization")),
         _footer(),
     ]
@@ -675,6 +677,39 @@ def _core_table(cores: list[dict[str, Any]], layers: _Layers) -> str:
                    "spikes", "messages out", "messages in", "hops", f"energy ({eunit})",
                    f"busy ({tunit})"), body,
                   _numeric(0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12))
+
+
+def _of(value: object, limit: object) -> str:
+    return f"{_qty(value)} / {_qty(limit) if _num(limit) is not None else DASH}"
+
+
+def _chip_table(res: dict[str, Any]) -> str:
+    lim = _dict(res, "limits")
+    cores = _list(res, "cores")
+    body = [[_id(c.get("chip")), _of(c.get("cores"), lim.get("cores_per_chip")),
+             _of(c.get("neurons"), lim.get("neurons_per_chip")),
+             _of(c.get("synapses"), lim.get("synapses_per_chip")),
+             _qty(max((_f(k.get("fan_in")) for k in cores if k.get("chip") == c.get("chip")),
+                      default=0.0)),
+             _qty(max((_f(k.get("memory_bytes")) for k in cores
+                       if k.get("chip") == c.get("chip")), default=0.0))]
+            for c in _list(res, "chips")]
+    note = (f"of {_text_of(lim.get('chips'))} chips; per core at most "
+            f"{_text_of(lim.get('neurons_per_core'))} neurons, fan-in "
+            f"{_text_of(lim.get('fan_in_per_core'))}, {_text_of(lim.get('memory_bytes_per_core'))}"
+            " bytes of synaptic memory") if lim else ""
+    return _table("Per chip (against the limits)",
+                  ("chip", "cores", "neurons", "stored synapses", "largest fan-in",
+                   "fullest core memory (B)"), body, _numeric(0, 4, 5), note)
+
+
+def _split_table(res: dict[str, Any]) -> str:
+    body = [[_esc(_text_of(s.get("op"))), _esc(_text_of(s.get("kind"))), _qty(s.get("parts")),
+             _qty(s.get("extra_neurons")), _qty(s.get("extra_cores")), _qty(s.get("extra_steps")),
+             _qty(s.get("messages")), _esc(_text_of(s.get("why")))] for s in _list(res, "splits")]
+    return _table("Splits and relays (what fitting a core's fan-in cost)",
+                  ("op", "kind", "parts", "extra neurons", "extra cores", "extra steps",
+                   "graded spikes", "why"), body, _numeric(2, 3, 4, 5, 6))
 
 
 def _quant_table(q: dict[str, Any]) -> str:
