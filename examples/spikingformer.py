@@ -159,6 +159,11 @@ def spikingformer_imagenet(depth: int = 8, dim: int = 384) -> Spikingformer:
     return Spikingformer(3, 1000, dim, dim // 64, 4.0, depth, (True, True, True, True))
 
 
+def spikingformer_imagenet_8_768() -> Spikingformer:
+    """The paper's largest ImageNet model (66.3 M parameters), for ``--arch``."""
+    return spikingformer_imagenet(8, 768)
+
+
 def spikingformer_digits() -> Spikingformer:
     """A small Spikingformer for 8x8 digits: 2x2 = 4 tokens, one block, D = 32."""
     return Spikingformer(1, 10, 32, 2, 4.0, 1, (False, False, True, True))

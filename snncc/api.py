@@ -22,13 +22,15 @@ from snncc.backends.acsim.artifact import CompiledModel
 from snncc.backends.acsim.costs import CostReport
 from snncc.backends.acsim.costs import estimate as estimate_costs
 from snncc.backends.acsim.simulator import SimResult, run_quantized
+from snncc.backends.registry import get_backend
 from snncc.diagnostics import SnnccError
 from snncc.frontends.registry import LoadRequest, load_path
 from snncc.frontends.torch import trace
 from snncc.ir.graph import Graph
 from snncc.ir.types import Layout
+from snncc.lower import to_text
 from snncc.passes import CANONICALIZE, run_passes
-from snncc.passes.quantize import QuantizedGraph, quantize
+from snncc.passes.quantize import QuantizedGraph
 from snncc.targets import Target
 
 
@@ -114,7 +116,6 @@ class CompileResult:
         return report if isinstance(report, dict) else None
 
 
-TARGETS = ("ir", "acsim")
 
 
 def compile(
@@ -135,14 +136,12 @@ def compile(
     graph that will be deployed. ``calibration`` (sample inputs ``[T, B, ...]``)
     sets the quantizer's current ranges and measures per-layer spike agreement
     with the float model; without it the ranges are worst-case bounds."""
-    if target not in TARGETS:
-        raise SnnccError("SNN-CLI005", f"unknown target {target!r}",
-                         hint=f"targets: {', '.join(TARGETS)}")
+    backend = get_backend(target)
     passes = CANONICALIZE + (["prune-timesteps"] if prune else [])
     run = run_passes(_as_graph(model, example_input), passes,
                      print_ir_after=print_ir_after, printer=printer)
     result = CompileResult(run.graph, _check(run.graph), run.log)
-    if target == "acsim":
+    if target != "ir":
         spiking = any(n.opdef.is_neuron or n.op == "input" and n.type.kind.value == "SPIKE"
                       for n in run.graph)
         if not spiking:  # analog in, no neuron: all of it is host arithmetic
@@ -151,8 +150,10 @@ def compile(
                              "neurons), or use --target ir")
         if calibration is not None:
             check_inputs(run.graph, calibration, "calibration")
-        qg = quantize(run.graph, hardware, calibration=calibration, simulate=acsim_spikes)
-        result.compiled = CompiledModel.build(qg)
+        result.compiled = backend.compile(run.graph, hardware, calibration)
+        wanted = set(print_ir_after)
+        if "lower" in wanted or "all" in wanted:
+            printer(f"// ----- layer program after lower -----\n{to_text(result.compiled.lowered)}")
     return result
 
 

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from snncc.lower import ChipLayer
 from snncc.backends.acsim.program import Program
 from snncc.diagnostics import Location, SnnccError
 from snncc.ir.graph import Graph
 from snncc.ir.serialize import DAMAGED, atomic_write, graph_from_bytes, graph_to_bytes, read_members
+from snncc.lower import ChipLayer, LayerProgram
 from snncc.passes.map_cores import Mapping, map_to_cores
 from snncc.passes.quantize import LayerReport, QuantizedGraph, quantize
 from snncc.targets import Target
@@ -47,6 +47,10 @@ class CompiledModel:
     @property
     def qg(self) -> QuantizedGraph:
         return self.program.qg
+
+    @property
+    def lowered(self) -> LayerProgram:
+        return self.program.lowered
 
     @property
     def target(self) -> Target:

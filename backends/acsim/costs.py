@@ -44,8 +44,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from snncc.backends.acsim.counts import SimCounts
-from snncc.lower import ChipLayer
 from snncc.diagnostics import Location, SnnccError
+from snncc.lower import ChipLayer
 from snncc.passes.map_cores import CorePlacement, Mapping
 from snncc.targets.model import OpCosts, PaperEstimate, Target
 

@@ -64,9 +64,10 @@ def count_batch(program: Program, run: _Run) -> SimCounts:
         node = graph.nodes[layer.of_op or layer.name]
         time_first = node.type.layout == Layout.TIME
         batch = int(run.values[node.name].shape[1 if time_first else 0])
-        n = layer.neurons
+        neurons = layer.neurons
 
-        def count(x: np.ndarray | None, tf: bool = time_first) -> NDArray[np.int64]:
+        def count(x: np.ndarray | None, tf: bool = time_first, layer: ChipLayer = layer,
+                  n: int = neurons) -> NDArray[np.int64]:
             return per_step(_in_chip_order(x, layer, tf), tf, T, n)
 
         executed = None

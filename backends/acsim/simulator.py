@@ -219,10 +219,10 @@ def _split_op(program: Program, node: Node, run: _Run) -> np.ndarray:
     joined = np.zeros((), dtype=np.int32)
     for g, (cw, (c0, c1)) in enumerate(zip(program.parts[node.name], split.channels)):
         xg = np.take(x, np.arange(c0, c1), axis=axis)
-        p = _on_steps(steps, lambda v: chip_weight_op(cw, v, v.shape[:n_lead], out_item), xg)
+        p = _on_steps(steps, lambda v, w=cw: chip_weight_op(w, v, v.shape[:n_lead], out_item), xg)
         p, wraps = graded_payload(p)
         run.wraps += wraps
-        rf = _on_steps(steps, lambda v: rf_counts(cw, v, v.shape[:n_lead], out_item), xg)
+        rf = _on_steps(steps, lambda v, w=cw: rf_counts(w, v, v.shape[:n_lead], out_item), xg)
         name = f"{node.name}.part{g}"
         run.layer_received[name] = rf
         run.layer_sent[name] = p != 0

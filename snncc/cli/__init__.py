@@ -23,6 +23,7 @@ import click  # noqa: E402
 import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
 
+from snncc.backends.registry import BACKENDS, get_backend  # noqa: E402
 from snncc.cli.render import dumps_json  # noqa: E402
 from snncc.diagnostics import SnnccError  # noqa: E402
 from snncc.frontends.registry import INPUT_KINDS  # noqa: E402
@@ -241,8 +242,8 @@ def check_cmd(source: ModelSource, print_ir_after: tuple[str, ...], as_json: boo
 
 @main.command("compile")
 @model_options
-@click.option("--target", type=click.Choice(["ir", "acsim"]), default="ir", show_default=True,
-              help="ir: the canonical checked graph (.snnir); acsim: quantized and mapped (.acsim)")
+@click.option("--target", type=click.Choice(list(BACKENDS)), default="ir", show_default=True,
+              help="; ".join(f"{b.name}: {b.description} ({b.suffix})" for b in BACKENDS.values()))
 @click.option("--hardware", default="loihi2", show_default=True,
               help="acsim: the chip to quantize for and price (a builtin name or a target YAML)")
 @click.option("--calibration", "calibration_path",
@@ -258,9 +259,9 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
     """Compile MODEL to the target (ir: a canonical, checked .snnir graph; acsim: a
     quantized, core-mapped artifact for `snncc run` and `snncc report`)."""
     from snncc.api import compile as compile_model
-    from snncc.ir.serialize import save_graph
 
-    dest = Path(output or Path(source.path).with_suffix(".snnir" if target == "ir" else ".acsim"))
+    backend = get_backend(target)
+    dest = Path(output or Path(source.path).with_suffix(backend.suffix))
     if dest.exists() and Path(source.path).exists() and dest.samefile(source.path):
         raise SnnccError("SNN-OUT004", f"-o {dest} is the model file being compiled",
                          hint="give the compiled artifact another name")
@@ -268,12 +269,7 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
     graph, _ = load_graph_from(source)
     result = compile_model(graph, target=target, hardware=hardware, calibration=calibration,
                            prune=not no_prune, print_ir_after=print_ir_after, printer=err.print)
-    if result.compiled is not None:
-        from snncc.backends.acsim.artifact import save_artifact
-
-        save_artifact(result.compiled, dest)
-    else:
-        save_graph(result.graph, dest)
+    backend.save(result.compiled if result.compiled is not None else result.graph, dest)
     summary: dict[str, Any] = {
         "output": str(dest),
         "target": target,

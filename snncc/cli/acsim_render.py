@@ -15,9 +15,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from snncc.backends.acsim.artifact import CompiledModel, load_artifact
+from snncc.backends.acsim.artifact import CompiledModel
 from snncc.backends.acsim.costs import CostReport
 from snncc.backends.acsim.simulator import SimResult
+from snncc.backends.registry import backend_for_file
 from snncc.cli.render import dumps_json
 from snncc.diagnostics import SnnccError
 from snncc.ir.interpreter import run_in_batches
@@ -31,7 +32,7 @@ def run_artifact(artifact: str, inputs_path: str, labels_path: str | None, batch
     from snncc.api import estimate, simulate
     from snncc.cli import err, load_inputs, load_inputs_and_labels
 
-    compiled = load_artifact(artifact)
+    compiled = backend_for_file(artifact).load(artifact)
     inputs, carried = load_inputs_and_labels(inputs_path)
     given = load_inputs(labels_path, key="labels") if labels_path else carried
     labels = None if given is None else given.numpy().reshape(-1)

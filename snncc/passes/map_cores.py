@@ -40,8 +40,8 @@ import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from snncc.lower import ChipLayer
 from snncc.diagnostics import Location, SnnccError
+from snncc.lower import ChipLayer
 from snncc.targets.model import ResourceLimits, Target
 
 __all__ = ["CorePlacement", "LayerPlacement", "Mapping", "core_bytes", "map_to_cores",

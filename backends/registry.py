@@ -1,0 +1,105 @@
+"""Backends behind one interface: compile, save, load, run.
+
+Why a registry: the CLI and the API should not know which targets exist or
+what their files look like; a backend says its name, its file suffix and how
+to build, write, read and run its artifact. A new backend (Lava) registers
+here and every command takes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from snncc.diagnostics import SnnccError
+from snncc.ir.graph import Graph
+from snncc.targets import Target
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One compilation target: ``compile(graph, hardware, calibration)`` -> artifact;
+    ``save(artifact, path)``; ``load(path)`` -> artifact; ``run(artifact, inputs,
+    batch_size, progress)`` -> a run result (None where the target only stores)."""
+
+    name: str
+    suffix: str
+    description: str
+    compile: Callable[[Graph, str | Target, torch.Tensor | None], Any]
+    save: Callable[[Any, str | Path], None]
+    load: Callable[[str | Path], Any]
+    run: Callable[[Any, torch.Tensor, int, Progress | None], Any] | None = None
+
+
+def _ir_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None) -> Graph:
+    return graph
+
+
+def _ir_save(graph: Any, path: str | Path) -> None:
+    from snncc.ir.serialize import save_graph
+
+    save_graph(graph, path)
+
+
+def _ir_load(path: str | Path) -> Graph:
+    from snncc.ir.serialize import load_graph
+
+    return load_graph(path)
+
+
+def _acsim_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None) -> Any:
+    from snncc.api import acsim_spikes
+    from snncc.backends.acsim.artifact import CompiledModel
+    from snncc.passes.quantize import quantize
+
+    qg = quantize(graph, hardware, calibration=calibration, simulate=acsim_spikes)
+    return CompiledModel.build(qg)
+
+
+def _acsim_save(compiled: Any, path: str | Path) -> None:
+    from snncc.backends.acsim.artifact import save_artifact
+
+    save_artifact(compiled, path)
+
+
+def _acsim_load(path: str | Path) -> Any:
+    from snncc.backends.acsim.artifact import load_artifact
+
+    return load_artifact(path)
+
+
+def _acsim_run(compiled: Any, inputs: torch.Tensor, batch_size: int,
+               progress: Progress | None) -> Any:
+    from snncc.backends.acsim.simulator import run_quantized
+
+    return run_quantized(compiled.program, inputs, batch_size=batch_size, progress=progress)
+
+
+BACKENDS: dict[str, Backend] = {
+    "ir": Backend("ir", ".snnir", "the canonical checked graph", _ir_compile, _ir_save, _ir_load),
+    "acsim": Backend("acsim", ".acsim", "quantized, lowered and mapped; runs on acsim",
+                     _acsim_compile, _acsim_save, _acsim_load, _acsim_run),
+}
+
+
+def get_backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise SnnccError("SNN-CLI005", f"unknown target {name!r}",
+                         hint=f"targets: {', '.join(BACKENDS)}")
+    return BACKENDS[name]
+
+
+def backend_for_file(path: str | Path) -> Backend:
+    """The backend whose artifacts carry this file's suffix; acsim for any other name
+    (``-o`` may name an artifact freely, and acsim's loader says clearly what a file is not)."""
+    suffix = Path(path).suffix
+    for backend in BACKENDS.values():
+        if backend.suffix == suffix and backend.run is not None:
+            return backend
+    return BACKENDS["acsim"]
