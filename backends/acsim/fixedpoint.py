@@ -67,6 +67,8 @@ DU_OFFSET = 1  # Lava's ds_offset: the effective current decay is du + 1
 DV_OFFSET = 0  # Lava's dm_offset
 VTH_SHIFT = 6  # threshold is MSB-aligned: vth << 6
 ACT_SHIFT = 6  # synaptic input is MSB-aligned: a_in << 6
+# The largest synaptic input that still fits the 24-bit current once shifted in.
+A_IN_MAX = (1 << (24 - 1 - ACT_SHIFT)) - 1
 CONV_BITS = 24  # Conv's a_buf wraps modulo 2**24 (signed_clamp)
 _CONV_HALF = 1 << (CONV_BITS - 1)
 _CONV_MASK = (1 << CONV_BITS) - 1

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from snncc.backends.acsim.fixedpoint import (
+    VTH_SHIFT,
     ConvWeights,
     DenseWeights,
     decay_multiplier_u,
@@ -120,7 +121,7 @@ class Program:
         self.neurons: dict[str, NeuronConsts] = {
             name: NeuronConsts(decay_multiplier_u(nq.du), decay_multiplier_v(nq.dv),
                                 lif_effective_bias(nq.bias_mant, nq.bias_exp),
-                                int(nq.vth) << 6, nq.input_shift)
+                                int(nq.vth) << VTH_SHIFT, nq.input_shift)
             for name, nq in qg.neurons.items()
         }
         self.parts: dict[str, list[ChipWeights]] = {
