@@ -9,7 +9,6 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from test_cli import CKPT, SHAPE, snncc
@@ -127,18 +126,33 @@ def test_model_that_does_not_fit_the_target_exits_2(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_a_small_fan_in_is_met_by_splits_and_relays(tmp_path: Path) -> None:
+def test_a_small_fan_in_is_met_by_splits_and_relays(tmp_path: Path,
+                                                    compiled: dict[str, Path]) -> None:
     """With graded spikes the same fan-in of 100 is met: the compile says what it split,
-    and the report's resources list every split with its cost."""
+    the artifact runs with the predictions of the unsplit one, and the report's resources
+    list every split with its cost and every core within the fan-in."""
     text = Path("snncc/targets/loihi2.yaml").read_text()
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text(text.replace("name: loihi2", "name: tiny")
                     .replace("fan_in_per_core: 4096", "fan_in_per_core: 100"))
     out = tmp_path / "x.acsim"
-    r = snncc("compile", MODEL, *SHAPE, "--target", "acsim", "--hardware", str(tiny), "-o", str(out))
+    r = snncc("compile", MODEL, *SHAPE, "--target", "acsim", "--hardware", str(tiny),
+              "--calibration", str(compiled["dir"] / "cal.pt"), "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "weight ops split by input channels" in r.stdout
     assert out.exists()
+    rep = snncc("report", str(out), "--inputs", str(compiled["test"]), "--json")
+    assert rep.returncode == 0, rep.stderr
+    report = json.loads(rep.stdout)
+    unsplit = json.loads(snncc("run", str(compiled["artifact"]), "--inputs",
+                               str(compiled["test"]), "--json").stdout)
+    res = report["resources"]
+    assert res["splits"] and all(s["extra_cores"] >= 1 for s in res["splits"])
+    assert max(c["fan_in"] for c in res["cores"]) <= 100 == res["limits"]["fan_in_per_core"]
+    assert sum(c["cores"] for c in res["chips"]) == report["cost"]["totals"]["cores"]
+    # the same graph and calibration, so the same integers: splitting changes no prediction
+    assert report["predictions"] == unsplit["predictions"]
+    assert report["accuracy"] == unsplit["accuracy"]
 
 
 def test_formats_acsim_cannot_hold_are_refused(tmp_path: Path) -> None:
