@@ -26,7 +26,7 @@ from snncc.backends.acsim.fixedpoint import (
     lava_to_nchw,
     nchw_to_lava,
 )
-from snncc.backends.acsim.kernels import I32, lif_update
+from snncc.backends.acsim.kernels import I32, lif_update, stacked_gather_sum
 from snncc.backends.acsim.program import ChipWeights, NeuronConsts
 from snncc.passes.quantize import Cat
 
@@ -39,6 +39,7 @@ ACTIVATION_PATH: tuple[str, ...] = (
     "maxpool_or",
     "adaptive_max_or",
     "max_reduce",
+    "_stacked",
     "matmul_and_count",
     "matmul_select_sum",
     "to_domain",
@@ -160,19 +161,40 @@ def max_reduce(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarr
     return np.max(x, axis=axes, keepdims=keepdims)
 
 
+def _stacked(a: np.ndarray, b: np.ndarray) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """Two matmul factors ``[.., M, K]`` and ``[.., K, N]`` as stacks over their common
+    (broadcast) leading axes: ``[G, M, K]`` and ``[G, K, N]``."""
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    g = np.empty(lead, dtype=np.bool_).size  # the stack's depth (also when a dim is 0)
+    a3 = np.broadcast_to(a, (*lead, *a.shape[-2:])).reshape(g, *a.shape[-2:])
+    b3 = np.broadcast_to(b, (*lead, *b.shape[-2:])).reshape(g, *b.shape[-2:])
+    return lead, a3, b3
+
+
 def matmul_and_count(a: np.ndarray, b: np.ndarray) -> I32:
-    """Spike x spike matmul: out[i, j] = popcount(a[i, :] AND b[:, j])."""
-    both = np.logical_and(a[..., :, :, np.newaxis], b[..., np.newaxis, :, :])
-    return np.count_nonzero(both, axis=-2).astype(np.int32)
+    """Spike x spike matmul: out[i, j] = popcount(a[i, :] AND b[:, j]).
+
+    Event-driven: each spike ``a[i, k]`` adds row k of ``b`` (0/1) to output row i."""
+    lead, a3, b3 = _stacked(a, b)
+    out = stacked_gather_sum(b3 != 0, a3 != 0)
+    return out.reshape(*lead, *out.shape[-2:])
 
 
 def matmul_select_sum(counts: np.ndarray, spikes: np.ndarray, spikes_right: bool) -> I32:
-    """Count x spike matmul: each spike selects a count, the selected counts are summed."""
-    if spikes_right:  # counts [.., M, K] @ spikes [.., K, N]
-        picked = np.where(spikes[..., np.newaxis, :, :], counts[..., :, :, np.newaxis], 0)
-    else:  # spikes [.., M, K] @ counts [.., K, N]
-        picked = np.where(spikes[..., :, :, np.newaxis], counts[..., np.newaxis, :, :], 0)
-    return np.sum(picked, axis=-2, dtype=np.int32)
+    """Count x spike matmul: each spike selects a count, the selected counts are summed.
+
+    Event-driven: with spikes on the left ([.., M, K] @ counts [.., K, N]), spike (m, k)
+    adds row k of the counts to output row m; with spikes on the right (counts [.., M, K]
+    @ spikes [.., K, N]), spike (k, n) adds column k of the counts to output column n
+    (the same gather-sum on the transposes)."""
+    if spikes_right:
+        lead, c3, s3 = _stacked(counts, spikes)
+        out = np.swapaxes(stacked_gather_sum(np.swapaxes(c3, -1, -2), np.swapaxes(s3, -1, -2) != 0),
+                          -1, -2)
+    else:
+        lead, s3, c3 = _stacked(spikes, counts)
+        out = stacked_gather_sum(c3, s3 != 0)
+    return np.ascontiguousarray(out).reshape(*lead, *out.shape[-2:])
 
 
 def to_domain(x: np.ndarray, cat: Cat, shift: int | None) -> np.ndarray:

@@ -35,7 +35,8 @@ I32 = NDArray[np.int32]
 # ``_decay`` is the neuron's one multiply by a constant, walked separately.
 ACTIVATION_PATH: tuple[str, ...] = ("_spiking", "_add_selected_rows", "gather_sum_rows", "graded_gather_sum",
                                     "_scatter_selected_rows", "scatter_sum_rows", "bit_serial",
-                                    "_wrap32", "_lif_kernel", "lif_update", "_as_rows")
+                                    "_wrap32", "_lif_kernel", "lif_update", "_as_rows",
+                                    "_add_selected_rows_stacked", "stacked_gather_sum")
 
 # Lava's fixed-point LIF (lava/proc/lif/models.py); fixedpoint.py documents each.
 _ACT_SHIFT = 6
@@ -86,6 +87,44 @@ def gather_sum_rows(rows: NDArray[np.int16] | I32, mask: np.ndarray) -> I32:
     out = np.zeros((m.shape[0], rows.shape[1]), dtype=np.int32)
     if m.shape[0] and m.shape[1]:
         _add_selected_rows(np.ascontiguousarray(rows), m, out)
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)  # type: ignore[misc]
+def _add_selected_rows_stacked(tables: np.ndarray, mask: NDArray[np.bool_], rows_per_table: int,
+                               out: I32) -> None:  # pragma: no cover
+    """``out[r] += tables[r // rows_per_table][i]`` for every set ``mask[r, i]``: a stack of
+    independent gather-sums, each row of ``mask`` selecting rows of its own table
+    (all rows of the stack in parallel)."""
+    width = tables.shape[2]
+    for r in prange(mask.shape[0]):
+        table = tables[r // rows_per_table]
+        spiking, count = _spiking(mask[r])
+        acc = out[r]
+        for q in range(count):
+            w = table[spiking[q]]
+            for j in range(width):
+                acc[j] += w[j]
+
+
+def stacked_gather_sum(tables: np.ndarray, mask: np.ndarray) -> I32:
+    """For a stack of G tables ``[G, K, W]`` and masks ``[G, R, K]``: ``out[g, r]`` is the
+    sum of ``tables[g, k]`` over the k where ``mask[g, r, k]`` ([G, R, W], int32 sums).
+
+    The event-driven form of a product whose left factor is binary: each set bit adds
+    one row, so the work is the number of spikes times the row length. ``tables`` may be
+    bool (added as 0/1) or integers.
+    """
+    t = np.ascontiguousarray(tables)
+    if t.dtype == np.bool_:
+        t = t.view(np.uint8)
+    elif t.dtype != np.int32:
+        t = t.astype(np.int32)  # int32 adds wrap as numpy's int32 sums do
+    m = np.ascontiguousarray(mask, dtype=np.bool_)
+    out = np.zeros((*m.shape[:2], t.shape[2]), dtype=np.int32)
+    if out.size and m.shape[2]:
+        _add_selected_rows_stacked(t, m.reshape(-1, m.shape[2]), m.shape[1],
+                                   out.reshape(-1, t.shape[2]))
     return out
 
 
