@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = ["benchmarks.bench_frontend", "benchmarks.bench_dts", "benchmarks.bench_acsim",
-              "benchmarks.bench_acsim_model"]
+              "benchmarks.bench_acsim_model", "benchmarks.bench_spikingformer_speed"]
 
 
 def main() -> None:
