@@ -23,7 +23,6 @@ from snncc.backends.acsim.fixedpoint import (
     conv_accumulate,
     dense_accumulate,
     dense_accumulate_graded,
-    lava_to_nchw,
     nchw_to_lava,
 )
 from snncc.backends.acsim.kernels import I32, lif_update, stacked_gather_sum
@@ -58,8 +57,9 @@ def dense_rows(dw: DenseWeights, x: np.ndarray, graded: bool) -> I32:
 
 
 def conv_nchw(cw: ConvWeights, x: np.ndarray, graded: bool) -> I32:
-    """Lava Conv on ``[N, C, H, W]`` (the kernel works in Lava's (W, H, C) layout)."""
-    return lava_to_nchw(conv_accumulate(cw, nchw_to_lava(x), graded=graded))
+    """Lava Conv on ``[N, C, H, W]`` (the kernel works in Lava's (W, H, C) layout); the
+    result is a transposed view of the kernel's output (the caller copies it once)."""
+    return np.transpose(conv_accumulate(cw, nchw_to_lava(x), graded=graded), (0, 3, 2, 1))
 
 
 def chip_weight_op(cw: ChipWeights, x: np.ndarray, lead: tuple[int, ...],
@@ -79,7 +79,10 @@ def chip_weight_op(cw: ChipWeights, x: np.ndarray, lead: tuple[int, ...],
         flat = x.reshape(-1, x.shape[len(lead)], *([1] if cw.layout == "conv1d" else []),
                          *x.shape[len(lead) + 1:])
         acc = conv_nchw(cw.conv, flat, cw.graded).reshape(*lead, *out_item)
-    return apply_weight_exp(np.ascontiguousarray(acc, dtype=np.int32), cw.weight_exp)
+    # The shift writes the (contiguous) result: in place when acc already is, else in one
+    # pass that also undoes the transposes above.
+    own = acc.dtype == np.int32 and acc.flags.c_contiguous
+    return apply_weight_exp(acc, cw.weight_exp, out=acc if own else np.empty(acc.shape, np.int32))
 
 
 def rf_counts(cw: ChipWeights, x: np.ndarray, lead: tuple[int, ...],
@@ -124,10 +127,12 @@ def lif_layer(k: NeuronConsts, a: I32, steps: set[int], voltages: I32 | None = N
         a_t = a[t]
         if k.shift is not None:
             a_t = np.left_shift(a_t.astype(np.int32), k.shift)
-        wraps += int(np.count_nonzero((a_t > 131071) | (a_t < -131072)))
+        if a_t.size and (int(a_t.max()) > 131071 or int(a_t.min()) < -131072):  # rare: count
+            wraps += int(np.count_nonzero((a_t > 131071) | (a_t < -131072)))
         u, v, s = lif_update(u, v, a_t, k.mult_u, k.mult_v, k.bias, k.vth_eff)
         spikes[t] = s
-        active[t] = (a_t != 0) | s
+        np.not_equal(a_t, 0, out=active[t])
+        np.logical_or(active[t], s, out=active[t])
         if voltages is not None:
             voltages[t] = v
     return spikes, active, wraps

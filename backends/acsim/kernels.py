@@ -35,8 +35,9 @@ I32 = NDArray[np.int32]
 # ``_decay`` is the neuron's one multiply by a constant, walked separately.
 ACTIVATION_PATH: tuple[str, ...] = ("_spiking", "_add_selected_rows", "gather_sum_rows", "graded_gather_sum",
                                     "_scatter_selected_rows", "scatter_sum_rows", "bit_serial",
-                                    "_wrap32", "_lif_kernel", "lif_update", "_as_rows",
-                                    "_add_selected_rows_stacked", "stacked_gather_sum")
+                                    "_wrap32", "_lif_kernel", "lif_update", "_as_rows", "_add_rows",
+                                    "_add_selected_rows_stacked", "stacked_gather_sum",
+                                    "_add_receptive_fields", "receptive_field_sum")
 
 # Lava's fixed-point LIF (lava/proc/lif/models.py); fixedpoint.py documents each.
 _ACT_SHIFT = 6
@@ -64,17 +65,38 @@ def _spiking(sel: NDArray[np.bool_]) -> tuple[NDArray[np.int64], int]:  # pragma
     return spiking, count
 
 
+@njit(cache=True, inline="always", boundscheck=False)  # type: ignore[misc]
+def _add_rows(acc: I32, rows: np.ndarray, spiking: NDArray[np.int64], count: int) -> None:  # pragma: no cover
+    """``acc += rows[spiking[q]]`` for q < count, four rows per pass over ``acc``.
+
+    Why four: adding one row per pass loads and stores ``acc`` once per row, and those
+    stores, not the adds, bounded the kernel; summing four rows first stores a quarter
+    as often. Integer adds wrap modulo 2**32 in any order, so the int32 sums are
+    the same as one row at a time.
+    """
+    n = rows.shape[1]
+    q = 0
+    while q + 4 <= count:
+        w0 = rows[spiking[q]]
+        w1 = rows[spiking[q + 1]]
+        w2 = rows[spiking[q + 2]]
+        w3 = rows[spiking[q + 3]]
+        for j in range(n):
+            acc[j] += (np.int32(w0[j]) + np.int32(w1[j])) + (np.int32(w2[j]) + np.int32(w3[j]))
+        q += 4
+    while q < count:
+        w = rows[spiking[q]]
+        for j in range(n):
+            acc[j] += w[j]
+        q += 1
+
+
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)  # type: ignore[misc]
 def _add_selected_rows(rows: I32, mask: NDArray[np.bool_], out: I32) -> None:  # pragma: no cover
     """``out[r] += rows[i]`` for every set ``mask[r, i]`` (rows of ``out`` in parallel)."""
-    n_out = rows.shape[1]
     for r in prange(mask.shape[0]):
         spiking, count = _spiking(mask[r])
-        acc = out[r]
-        for q in range(count):
-            w = rows[spiking[q]]
-            for j in range(n_out):
-                acc[j] += w[j]
+        _add_rows(out[r], rows, spiking, count)
 
 
 def gather_sum_rows(rows: NDArray[np.int16] | I32, mask: np.ndarray) -> I32:
@@ -96,15 +118,9 @@ def _add_selected_rows_stacked(tables: np.ndarray, mask: NDArray[np.bool_], rows
     """``out[r] += tables[r // rows_per_table][i]`` for every set ``mask[r, i]``: a stack of
     independent gather-sums, each row of ``mask`` selecting rows of its own table
     (all rows of the stack in parallel)."""
-    width = tables.shape[2]
     for r in prange(mask.shape[0]):
-        table = tables[r // rows_per_table]
         spiking, count = _spiking(mask[r])
-        acc = out[r]
-        for q in range(count):
-            w = table[spiking[q]]
-            for j in range(width):
-                acc[j] += w[j]
+        _add_rows(out[r], tables[r // rows_per_table], spiking, count)
 
 
 def stacked_gather_sum(tables: np.ndarray, mask: np.ndarray) -> I32:
@@ -186,6 +202,57 @@ def scatter_sum_rows(fan_out: tuple[NDArray[np.int64], NDArray[np.int32], NDArra
     if m.size:
         ptr, dst, src = fan_out
         _scatter_selected_rows(ptr, dst, src, table, m, out)
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)  # type: ignore[misc]
+def _add_receptive_fields(taps: NDArray[np.int32], tap_rows: NDArray[np.int64], table: np.ndarray,
+                          mask: NDArray[np.bool_], out: I32) -> None:  # pragma: no cover
+    """``out[b, p] += table[tap_rows[t] + c]`` for every tap t of output p whose input
+    position ``taps[p, t]`` has channel c spiking in ``mask[b]`` ([B, positions + 1, C],
+    the last position never spikes: padding). Samples in parallel."""
+    n_pos, n_taps = taps.shape
+    n_in, c_in = mask.shape[1], mask.shape[2]
+    for b in prange(mask.shape[0]):
+        m = mask[b]
+        lists = np.empty((n_in, c_in), dtype=np.int64)
+        counts = np.zeros(n_in, dtype=np.int64)
+        for i in range(n_in):  # each input position's spiking channels, once per sample
+            count = 0
+            for c in range(c_in):
+                lists[i, count] = c
+                count += m[i, c]
+            counts[i] = count
+        selected = np.empty(table.shape[0], dtype=np.int64)
+        for p in range(n_pos):
+            count = 0
+            for t in range(n_taps):
+                i = taps[p, t]
+                base = tap_rows[t]
+                for q in range(counts[i]):
+                    selected[count + q] = base + lists[i, q]
+                count += counts[i]
+            _add_rows(out[b, p], table, selected, count)
+
+
+def receptive_field_sum(taps: NDArray[np.int32], table: NDArray[np.int16] | I32,
+                        mask: np.ndarray) -> I32:
+    """Output-stationary delivery of binary spikes to a (groups = 1) convolution.
+
+    ``mask`` is ``[B, positions, C]``; output position ``p`` reads input position
+    ``taps[p, t]`` through tap t (``positions`` for a padding tap), whose weights for
+    channel c are row ``t * C + c`` of ``table`` ([taps * C (+ 1), width]). The sums of
+    :func:`scatter_sum_rows` (int32 adds commute), but each output row is summed in
+    one place, four weight rows per pass, instead of every spike updating its taps'
+    rows in memory. Returns ``[B, P, width]``."""
+    b, n_in, c_in = mask.shape
+    m = np.zeros((b, n_in + 1, c_in), dtype=np.bool_)  # + the padding position
+    m[:, :-1] = mask
+    # row t * C of each tap, without a multiply (the table's last row is padding)
+    tap_rows = np.arange(table.shape[0] - 1, dtype=np.int64).reshape(taps.shape[1], c_in)[:, 0].copy()
+    out = np.zeros((b, taps.shape[0], table.shape[1]), dtype=np.int32)
+    if out.size and c_in:
+        _add_receptive_fields(taps, tap_rows, np.ascontiguousarray(table), m, out)
     return out
 
 
