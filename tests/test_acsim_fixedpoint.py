@@ -413,3 +413,18 @@ def test_output_stationary_conv_equals_the_fan_out(monkeypatch: pytest.MonkeyPat
         assert all(np.array_equal(a, b) for a, b in zip(wide, fan_out))
     big = np.abs(fan_out[0]).max()
     assert big > 1 << 20  # the large weights reach the wrap's range
+
+
+@pytest.mark.parametrize("shift", [0, 3, -2, 31])
+def test_per_column_gather_equals_the_row_gather_transposed(shift: int) -> None:
+    """``gather_sum_columns`` (a Dense on every token of [G, C, N], acsim's pointwise
+    layout) is ``gather_sum_rows`` on the transposed spikes, transposed back and shifted
+    as Lava Dense applies ``weight_exp``."""
+    rng = np.random.default_rng(shift + 5)
+    for g, k, n, w, dtype in [(3, 17, 21, 13, np.int16), (5, 40, 9, 70, np.int32), (1, 1, 1, 1, np.int16)]:
+        rows = np.zeros((k + 1, w), dtype=dtype)
+        rows[:-1] = rng.integers(-30000, 30000, (k, w))
+        mask = rng.random((g, k, n)) < 0.4
+        flat = gather_sum_rows(rows, np.swapaxes(mask, 1, 2).reshape(-1, k)).reshape(g, n, w)
+        want = np.swapaxes(fp.apply_weight_exp(flat, shift), 1, 2)
+        assert np.array_equal(kernels.gather_sum_columns(rows, mask, shift), want)

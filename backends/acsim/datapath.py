@@ -25,7 +25,7 @@ from snncc.backends.acsim.fixedpoint import (
     dense_accumulate_graded,
     nchw_to_lava,
 )
-from snncc.backends.acsim.kernels import I32, lif_update, stacked_gather_sum
+from snncc.backends.acsim.kernels import I32, gather_sum_columns, lif_update, stacked_gather_sum
 from snncc.backends.acsim.program import ChipWeights, NeuronConsts
 from snncc.passes.quantize import Cat
 
@@ -69,7 +69,11 @@ def chip_weight_op(cw: ChipWeights, x: np.ndarray, lead: tuple[int, ...],
         assert cw.dense is not None
         acc = dense_rows(cw.dense, x.reshape(-1, x.shape[-1]), cw.graded)
         acc = acc.reshape(*lead, *out_item)
-    elif cw.layout == "pointwise":  # [.., C, N]: a Dense per token
+    elif cw.layout == "pointwise" and not cw.graded and x.size:  # [.., C, N]: a Dense per token
+        assert cw.dense is not None and cw.dense.n_in == x.shape[-2]
+        stack = x.reshape(-1, *x.shape[-2:]) != 0
+        return gather_sum_columns(cw.dense.rows, stack, cw.weight_exp).reshape(*lead, *out_item)
+    elif cw.layout == "pointwise":
         assert cw.dense is not None
         tokens = np.moveaxis(x, -1, -2)
         acc = dense_rows(cw.dense, tokens.reshape(-1, tokens.shape[-1]), cw.graded)

@@ -37,7 +37,8 @@ ACTIVATION_PATH: tuple[str, ...] = ("_spiking", "_add_selected_rows", "gather_su
                                     "_scatter_selected_rows", "scatter_sum_rows", "bit_serial",
                                     "_wrap32", "_lif_kernel", "lif_update", "_as_rows", "_add_rows",
                                     "_add_selected_rows_stacked", "stacked_gather_sum",
-                                    "_add_receptive_fields", "receptive_field_sum")
+                                    "_add_receptive_fields", "receptive_field_sum",
+                                    "_add_selected_rows_per_column", "gather_sum_columns")
 
 # Lava's fixed-point LIF (lava/proc/lif/models.py); fixedpoint.py documents each.
 _ACT_SHIFT = 6
@@ -141,6 +142,47 @@ def stacked_gather_sum(tables: np.ndarray, mask: np.ndarray) -> I32:
     if out.size and m.shape[2]:
         _add_selected_rows_stacked(t, m.reshape(-1, m.shape[2]), m.shape[1],
                                    out.reshape(-1, t.shape[2]))
+    return out
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)  # type: ignore[misc]
+def _add_selected_rows_per_column(rows: np.ndarray, mask: NDArray[np.bool_], left: int, right: int,
+                                  out: I32) -> None:  # pragma: no cover
+    """``out[g, :, n] = (sum of rows[k] over set mask[g, k, n]) << left >> right`` (int32),
+    eight columns n at a time through a small buffer (stacks g in parallel)."""
+    n_k, n_cols = mask.shape[1], mask.shape[2]
+    width = rows.shape[1]
+    for g in prange(mask.shape[0]):
+        m = mask[g]
+        o = out[g]
+        spiking = np.empty(n_k, dtype=np.int64)
+        block = np.zeros((8, width), dtype=np.int32)
+        for n0 in range(0, n_cols, 8):
+            n1 = min(n0 + 8, n_cols)
+            for n in range(n0, n1):
+                count = 0
+                for k in range(n_k):  # branchless compaction down a column, as in _spiking
+                    spiking[count] = k
+                    count += m[k, n]
+                acc = block[n - n0]
+                acc[:] = 0
+                _add_rows(acc, rows, spiking, count)
+            for j in range(width):
+                for n in range(n0, n1):
+                    o[j, n] = (np.int64(block[n - n0, j]) << left) >> right
+
+
+def gather_sum_columns(rows: NDArray[np.int16] | I32, mask: np.ndarray, shift: int) -> I32:
+    """A Dense applied to every column of ``mask`` ([G, n_in, N] spikes): ``out[g, :, n]``
+    is the sum of ``rows[k]`` over the k spiking in column n, shifted left by ``shift``
+    (right, flooring, when negative; int32 wrapping). What :func:`gather_sum_rows` gives
+    on the transposed mask, transposed back and shifted, without either transpose.
+    Returns ``[G, n_out, N]``."""
+    m = np.ascontiguousarray(mask, dtype=np.bool_)
+    out = np.empty((m.shape[0], rows.shape[1], m.shape[2]), dtype=np.int32)
+    if out.size:
+        _add_selected_rows_per_column(np.ascontiguousarray(rows), m, max(shift, 0),
+                                      max(-shift, 0), out)
     return out
 
 
