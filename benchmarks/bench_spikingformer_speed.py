@@ -32,6 +32,7 @@ import torch
 from spikingjelly.clock_driven import functional
 
 import snncc
+from benchmarks import MALLOC_TUNED
 from benchmarks.bench_acsim_model import _profile
 from snncc.backends.acsim.hardware import hardware_layers
 from snncc.backends.acsim.program import Program
@@ -93,7 +94,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     outside = [r.name for r in rates if not r.in_range]
     agree = float((sim.predictions == run_torch().argmax(-1).numpy()).mean())
     print(f"Spikingformer-4-384, random weights, x = rand(T=4, B={n}, 3, 32, 32), "
-          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f})")
+          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f}); "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, "
+          f"malloc keeps freed blocks: {'yes' if MALLOC_TUNED else 'no'} (benchmarks/__init__.py)")
     print(f"  thresholds set for {LOW:.0%}-{HIGH:.0%} firing on {sample.shape[1]} samples in "
           f"{t_rates:.1f} s; trace + quantize {t_build:.1f} s")
     print(f"  firing rates over {len(rates)} LIF layers: float min {min(float_rates):.3f} "
