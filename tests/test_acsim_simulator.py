@@ -332,3 +332,25 @@ def test_event_driven_products_equal_their_dense_forms(lead_a: tuple[int, ...],
                           _select_sum_oracle(huge, b, True))
     empty_k = datapath.matmul_and_count(a[..., :0], b[..., :0, :])
     assert empty_k.shape == (*np.broadcast_shapes(lead_a, lead_b), 5, 6) and not empty_k.any()
+
+
+def test_lif_layer_marks_active_the_neurons_with_input_or_a_spike() -> None:
+    """``active`` (written by the LIF kernel itself) is ``(a != 0) | spike`` on the run's
+    steps and False on skipped ones; the spikes are lif_update's, step by step."""
+    from snncc.backends.acsim.kernels import lif_update
+    from snncc.backends.acsim.program import NeuronConsts
+
+    rng = np.random.default_rng(4)
+    a = (rng.integers(-900, 3000, (5, 3, 4, 6)) * (rng.random((5, 3, 4, 6)) < 0.6)).astype(np.int32)
+    k = NeuronConsts(mult_u=1024, mult_v=2048, bias=rng.integers(0, 3, (4, 6)).astype(np.int32),
+                     vth_eff=64 * 1500, shift=None)
+    spikes, active, wraps = datapath.lif_layer(k, a, {0, 1, 3, 4})
+    u = v = np.zeros(a.shape[1:], dtype=np.int32)
+    for t in range(5):
+        if t == 2:
+            assert not spikes[t].any() and not active[t].any()
+            continue
+        u, v, s = lif_update(u, v, a[t], k.mult_u, k.mult_v, k.bias, k.vth_eff)
+        assert np.array_equal(spikes[t], s)
+        assert np.array_equal(active[t], (a[t] != 0) | s)
+    assert spikes.any() and wraps == 0
