@@ -1,28 +1,19 @@
 """snncc's benchmarks (``make bench`` runs them all: ``python -m benchmarks``).
 
-Two process settings, made here because this package is imported before any
+One process setting, made here because this package is imported before any
 benchmark module (also for ``python -m benchmarks.bench_x``), and printed by the
-benchmarks that depend on them. Both apply to every engine measured in the process.
-
-``OMP_WAIT_POLICY=PASSIVE`` (before anything loads an OpenMP runtime): acsim's numba
-kernels and PyTorch each keep an OpenMP thread pool, and with the default
-busy-waiting the idle pool's threads spin on the cores the other pool needs. On a
-2-core machine that made acsim's Spikingformer run 2-3x slower, and slower from run to
-run; passive waiting leaves the cores to whichever pool works. A value already in the
-environment is kept.
+benchmarks that depend on it; it applies to every engine measured in the process.
 
 glibc's ``malloc`` keeps freed blocks of up to 32 MiB (``mallopt``): by default every
 array over 128 KiB is a fresh ``mmap`` that is returned on ``free``, so each new layer
 output (acsim allocates one per op and time step) is paid again in page faults, which
 took more time than the LIF arithmetic itself (acsim's LIF layer of 6.3 M neurons:
-38 ms -> 7 ms). Skipped where the C library is not glibc.
+38 ms -> 7 ms); acsim's Spikingformer-4-384 ran at 11-15 images/s without it, varying
+from run to run, and at 22-23 with it (2 cores). Skipped where the C library is not glibc.
 """
 
 import ctypes
 import ctypes.util
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 MALLOC_TUNED = False
 

@@ -95,7 +95,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     agree = float((sim.predictions == run_torch().argmax(-1).numpy()).mean())
     print(f"Spikingformer-4-384, random weights, x = rand(T=4, B={n}, 3, 32, 32), "
           f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs (load {os.getloadavg()[0]:.1f}); "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, "
           f"malloc keeps freed blocks: {'yes' if MALLOC_TUNED else 'no'} (benchmarks/__init__.py)")
     print(f"  thresholds set for {LOW:.0%}-{HIGH:.0%} firing on {sample.shape[1]} samples in "
           f"{t_rates:.1f} s; trace + quantize {t_build:.1f} s")
