@@ -9,11 +9,13 @@ array over 128 KiB is a fresh ``mmap`` that is returned on ``free``, so each new
 output (acsim allocates one per op and time step) is paid again in page faults, which
 took more time than the LIF arithmetic itself (acsim's LIF layer of 6.3 M neurons:
 38 ms -> 7 ms); acsim's Spikingformer-4-384 ran at 11-15 images/s without it, varying
-from run to run, and at 22-23 with it (2 cores). Skipped where the C library is not glibc.
+from run to run, and at 22-23 with it (2 cores). Skipped where the C library is not glibc,
+or when ``SNNCC_BENCH_MALLOC=default`` (to measure without it).
 """
 
 import ctypes
 import ctypes.util
+import os
 
 MALLOC_TUNED = False
 
@@ -32,4 +34,4 @@ def _tune_malloc() -> bool:
                 and mallopt(m_top_pad, 64 << 20))
 
 
-MALLOC_TUNED = _tune_malloc()
+MALLOC_TUNED = os.environ.get("SNNCC_BENCH_MALLOC") != "default" and _tune_malloc()

@@ -133,8 +133,9 @@ def lif_layer(k: NeuronConsts, a: I32, steps: set[int], voltages: I32 | None = N
             a_t = np.left_shift(a_t.astype(np.int32), k.shift)
         if a_t.size and (int(a_t.max()) > 131071 or int(a_t.min()) < -131072):  # rare: count
             wraps += int(np.count_nonzero((a_t > 131071) | (a_t < -131072)))
-        u, v, _ = lif_update(u, v, a_t, k.mult_u, k.mult_v, k.bias, k.vth_eff,
-                             spikes=spikes[t], active=active[t])
+        u, v, _ = lif_update(u, v, a_t, k.mult_u, k.mult_v, k.bias, k.vth_eff, spikes=spikes[t])
+        np.not_equal(a_t, 0, out=active[t])
+        np.logical_or(active[t], spikes[t], out=active[t])
         if voltages is not None:
             voltages[t] = v
     return spikes, active, wraps

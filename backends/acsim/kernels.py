@@ -313,10 +313,8 @@ def _decay(x: int, mult: int) -> int:  # pragma: no cover
 
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)  # type: ignore[misc]
 def _lif_kernel(u: I32, v: I32, a: I32, bias: I32, mult_u: int, mult_v: int, vth: int,
-                u_out: I32, v_out: I32, s: NDArray[np.bool_], track: bool,
-                active: NDArray[np.bool_]) -> None:  # pragma: no cover
-    """One LIF step over ``[M, N]`` states (rows in parallel); ``bias`` is ``[N]``.
-    With ``track``, ``active`` gets whether each neuron received input or spiked."""
+                u_out: I32, v_out: I32, s: NDArray[np.bool_]) -> None:  # pragma: no cover
+    """One LIF step over ``[M, N]`` states (rows in parallel); ``bias`` is ``[N]``."""
     n_rows, n = u.shape
     for r in prange(n_rows):
         for i in range(n):
@@ -329,8 +327,6 @@ def _lif_kernel(u: I32, v: I32, a: I32, bias: I32, mult_u: int, mult_v: int, vth
             vn = min(max(vn, -_V_LIMIT), _V_LIMIT)
             fire = vn > vth
             s[r, i] = fire
-            if track:
-                active[r, i] = fire or a[r, i] != 0
             u_out[r, i] = un
             v_out[r, i] = 0 if fire else vn
 
@@ -345,14 +341,14 @@ def _as_rows(x: np.ndarray, shape: tuple[int, ...], width: int) -> I32:
 
 
 def lif_update(u: I32, v: I32, a_in: np.ndarray, mult_u: int, mult_v: int, bias: I32,
-               vth_eff: int, spikes: NDArray[np.bool_] | None = None,
-               active: NDArray[np.bool_] | None = None) -> tuple[I32, I32, NDArray[np.bool_]]:
+               vth_eff: int, spikes: NDArray[np.bool_] | None = None
+               ) -> tuple[I32, I32, NDArray[np.bool_]]:
     """One LIF step with precomputed constants; returns new (u, v, spikes), shaped as u.
 
     ``bias`` broadcasts against u (its trailing axes, or the whole shape). Lava's
     a_in arrives through an int32 channel, so it is cast (wrapping) to int32.
-    ``spikes``, ``active`` (optional, C-contiguous bool shaped as u): where to write the
-    spikes, and whether each neuron received input or spiked (saves passes and copies).
+    ``spikes`` (optional, C-contiguous bool shaped as u): where to write the spikes
+    (a step of a layer's ``[T, ...]`` record, saving a copy).
     """
     shape = u.shape
     b = np.asarray(bias)
@@ -362,14 +358,11 @@ def lif_update(u: I32, v: I32, a_in: np.ndarray, mult_u: int, mult_v: int, bias:
     u_out = np.empty(shape, dtype=np.int32)
     v_out = np.empty(shape, dtype=np.int32)
     s = np.empty(shape, dtype=np.bool_) if spikes is None else spikes
-    track = active is not None
-    act = active if active is not None else s
-    if s.shape != shape or act.shape != shape or not (s.flags.c_contiguous and act.flags.c_contiguous):
-        raise ValueError("spikes and active must be C-contiguous and shaped as u")
+    if s.shape != shape or s.dtype != np.bool_ or not s.flags.c_contiguous:
+        raise ValueError("spikes must be a C-contiguous bool array shaped as u")
     if u_out.size:
         _lif_kernel(_as_rows(u, shape, width), _as_rows(v, shape, width),
                     _as_rows(np.asarray(a_in), shape, width), _as_rows(b, b.shape, width)[0],
                     int(mult_u), int(mult_v), int(vth_eff), u_out.reshape(-1, width),
-                    v_out.reshape(-1, width), s.reshape(-1, width), track,
-                    act.reshape(-1, width))
+                    v_out.reshape(-1, width), s.reshape(-1, width))
     return u_out, v_out, s
