@@ -7,8 +7,8 @@ degenerate firing (silent or saturated layers), so every LIF threshold is first 
 time on the first samples; the firing rates acsim then shows are printed next to
 the float model's.
 
-Both engines run on the same threads (``torch.set_num_threads``; numba's pool has
-as many); images per second are the best of ``--repeats`` runs of the whole batch,
+Both engines run on the same number of threads (``--threads``: PyTorch's and numba's
+pools); images per second are the best of ``--repeats`` runs of the whole batch,
 after a warm-up run (numba's kernels are compiled, or loaded from their cache, on
 first use). acsim: quantize for Loihi 2 with the first samples as calibration, then
 the integer, accumulate-only run counting every event (``run_quantized``). The core
@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 import torch
 from spikingjelly.clock_driven import functional
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(list(argv) if argv is not None else [])
     torch.set_num_threads(args.threads)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
     torch.manual_seed(args.seed)
     model = spikingformer_cifar_4_384().eval()
     x = torch.rand(4, args.batch, 3, 32, 32)
