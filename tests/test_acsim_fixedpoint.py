@@ -388,3 +388,43 @@ def test_chain_counts_synaptic_events_and_records_chosen_layers() -> None:
     fan = reach[0].permute(1, 2, 0).numpy().astype(np.int64) * 3  # (W, H, C)
     expected = int((x * fan).sum()) + int(full.spikes[0].sum()) * 7
     assert full.synaptic_events == last.synaptic_events == expected
+
+
+@pytest.mark.parametrize("shape,kernel,stride,padding,dilation", [
+    ((7, 5, 3), (3, 3), 1, 1, 1), ((9, 6, 4), (3, 2), 2, 0, 1), ((8, 8, 5), (3, 3), 1, 2, 2),
+    ((6, 9, 2), (1, 1), 1, 0, 1), ((10, 7, 3), (5, 3), (2, 1), (2, 1), (1, 2))])
+def test_output_stationary_conv_equals_the_fan_out(monkeypatch: pytest.MonkeyPatch,
+                                                   shape: tuple[int, int, int],
+                                                   kernel: tuple[int, int], stride: object,
+                                                   padding: object, dilation: object) -> None:
+    """Wide Convs sum each output row in place (receptive_field_sum); the spike-driven
+    fan-out (scatter_sum_rows) is the oracle, 24-bit wrap included."""
+    rng = np.random.default_rng(shape[0])
+    x = rng.random((4, *shape)) < 0.5
+    for top in (1 << 14, 1 << 21):  # int16 table; int32 table with sums that wrap 24 bits
+        weight = rng.integers(-top, top, (70, *kernel, shape[2]))
+        cw = prepare_conv_weights(weight, shape, stride=stride,  # type: ignore[arg-type]
+                                  padding=padding, dilation=dilation)  # type: ignore[arg-type]
+        assert cw.taps is not None and cw.output_shape[2] >= fp.OUTPUT_STATIONARY_WIDTH
+        wide = conv_accumulate(cw, x), conv_accumulate(cw, x[0])
+        with monkeypatch.context() as m:
+            m.setattr(fp, "OUTPUT_STATIONARY_WIDTH", 1 << 30)
+            fan_out = conv_accumulate(cw, x), conv_accumulate(cw, x[0])
+        assert all(np.array_equal(a, b) for a, b in zip(wide, fan_out))
+    big = np.abs(fan_out[0]).max()
+    assert big > 1 << 20  # the large weights reach the wrap's range
+
+
+@pytest.mark.parametrize("shift", [0, 3, -2, 31])
+def test_per_column_gather_equals_the_row_gather_transposed(shift: int) -> None:
+    """``gather_sum_columns`` (a Dense on every token of [G, C, N], acsim's pointwise
+    layout) is ``gather_sum_rows`` on the transposed spikes, transposed back and shifted
+    as Lava Dense applies ``weight_exp``."""
+    rng = np.random.default_rng(shift + 5)
+    for g, k, n, w, dtype in [(3, 17, 21, 13, np.int16), (5, 40, 9, 70, np.int32), (1, 1, 1, 1, np.int16)]:
+        rows = np.zeros((k + 1, w), dtype=dtype)
+        rows[:-1] = rng.integers(-30000, 30000, (k, w))
+        mask = rng.random((g, k, n)) < 0.4
+        flat = gather_sum_rows(rows, np.swapaxes(mask, 1, 2).reshape(-1, k)).reshape(g, n, w)
+        want = np.swapaxes(fp.apply_weight_exp(flat, shift), 1, 2)
+        assert np.array_equal(kernels.gather_sum_columns(rows, mask, shift), want)

@@ -291,3 +291,67 @@ def test_maxpool_of_spikes_is_torchs_maxpool(kernel: int, stride: int, padding: 
     got_c = datapath.maxpool_or(counts, (kernel, kernel), (stride, stride),
                                  ((padding, padding), (padding, padding)), tuple(want.shape[-2:]))
     assert np.array_equal(got_c.reshape(want.shape), (want * 3).numpy().astype(np.int32))
+
+
+# ------------------------------------------------- attention products ----
+
+
+def _and_count_oracle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Every (i, k, j) AND, then a count over k (the dense form the kernels replace)."""
+    both = np.logical_and(a[..., :, :, np.newaxis], b[..., np.newaxis, :, :])
+    return np.count_nonzero(both, axis=-2).astype(np.int32)
+
+
+def _select_sum_oracle(counts: np.ndarray, spikes: np.ndarray, spikes_right: bool) -> np.ndarray:
+    if spikes_right:
+        picked = np.where(spikes[..., np.newaxis, :, :], counts[..., :, :, np.newaxis], 0)
+    else:
+        picked = np.where(spikes[..., :, :, np.newaxis], counts[..., np.newaxis, :, :], 0)
+    return np.sum(picked, axis=-2, dtype=np.int32)
+
+
+@pytest.mark.parametrize("lead_a,lead_b", [((2, 3), (2, 3)), ((2, 1), (1, 3)), ((), ()),
+                                           ((4,), (1,)), ((0,), (0,))])
+def test_event_driven_products_equal_their_dense_forms(lead_a: tuple[int, ...],
+                                                       lead_b: tuple[int, ...]) -> None:
+    """The event-driven products (each spike adds a row or a column) against the dense
+    AND-count and select-sum they replace: broadcast leading axes, int32 wrapping of
+    large counts, and empty stacks."""
+    rng = np.random.default_rng(len(lead_a) + len(lead_b))
+    a = rng.random((*lead_a, 5, 7)) < 0.3
+    b = rng.random((*lead_b, 7, 6)) < 0.3
+    got = datapath.matmul_and_count(a, b)
+    assert got.dtype == np.int32 and np.array_equal(got, _and_count_oracle(a, b))
+    counts = rng.integers(-3, 9, (*lead_a, 5, 7))
+    assert np.array_equal(datapath.matmul_select_sum(counts, b, True),
+                          _select_sum_oracle(counts, b, True))
+    right = rng.integers(0, 9, (*lead_b, 7, 6)).astype(np.int32)
+    assert np.array_equal(datapath.matmul_select_sum(right, a, False),
+                          _select_sum_oracle(right, a, False))
+    huge = np.full((*lead_a, 5, 7), 2**31 - 1, dtype=np.int64)  # sums wrap as int32
+    assert np.array_equal(datapath.matmul_select_sum(huge, b, True),
+                          _select_sum_oracle(huge, b, True))
+    empty_k = datapath.matmul_and_count(a[..., :0], b[..., :0, :])
+    assert empty_k.shape == (*np.broadcast_shapes(lead_a, lead_b), 5, 6) and not empty_k.any()
+
+
+def test_lif_layer_marks_active_the_neurons_with_input_or_a_spike() -> None:
+    """``active`` (written by the LIF kernel itself) is ``(a != 0) | spike`` on the run's
+    steps and False on skipped ones; the spikes are lif_update's, step by step."""
+    from snncc.backends.acsim.kernels import lif_update
+    from snncc.backends.acsim.program import NeuronConsts
+
+    rng = np.random.default_rng(4)
+    a = (rng.integers(-900, 3000, (5, 3, 4, 6)) * (rng.random((5, 3, 4, 6)) < 0.6)).astype(np.int32)
+    k = NeuronConsts(mult_u=1024, mult_v=2048, bias=rng.integers(0, 3, (4, 6)).astype(np.int32),
+                     vth_eff=64 * 1500, shift=None)
+    spikes, active, wraps = datapath.lif_layer(k, a, {0, 1, 3, 4})
+    u = v = np.zeros(a.shape[1:], dtype=np.int32)
+    for t in range(5):
+        if t == 2:
+            assert not spikes[t].any() and not active[t].any()
+            continue
+        u, v, s = lif_update(u, v, a[t], k.mult_u, k.mult_v, k.bias, k.vth_eff)
+        assert np.array_equal(spikes[t], s)
+        assert np.array_equal(active[t], (a[t] != 0) | s)
+    assert spikes.any() and wraps == 0

@@ -23,11 +23,10 @@ from snncc.backends.acsim.fixedpoint import (
     conv_accumulate,
     dense_accumulate,
     dense_accumulate_graded,
-    lava_to_nchw,
     nchw_to_lava,
     wrap_conv,
 )
-from snncc.backends.acsim.kernels import I32, lif_update
+from snncc.backends.acsim.kernels import I32, gather_sum_columns, lif_update, stacked_gather_sum
 from snncc.backends.acsim.program import ChipWeights, NeuronConsts
 from snncc.passes.quantize import Cat
 
@@ -40,6 +39,7 @@ ACTIVATION_PATH: tuple[str, ...] = (
     "maxpool_or",
     "adaptive_max_or",
     "max_reduce",
+    "_stacked",
     "matmul_and_count",
     "matmul_select_sum",
     "to_domain",
@@ -60,8 +60,9 @@ def dense_rows(dw: DenseWeights, x: np.ndarray, graded: bool) -> I32:
 
 
 def conv_nchw(cw: ConvWeights, x: np.ndarray, graded: bool) -> I32:
-    """Lava Conv on ``[N, C, H, W]`` (the kernel works in Lava's (W, H, C) layout)."""
-    return lava_to_nchw(conv_accumulate(cw, nchw_to_lava(x), graded=graded))
+    """Lava Conv on ``[N, C, H, W]`` (the kernel works in Lava's (W, H, C) layout); the
+    result is a transposed view of the kernel's output (the caller copies it once)."""
+    return np.transpose(conv_accumulate(cw, nchw_to_lava(x), graded=graded), (0, 3, 2, 1))
 
 
 def chip_weight_op(cw: ChipWeights, x: np.ndarray, lead: tuple[int, ...],
@@ -71,7 +72,11 @@ def chip_weight_op(cw: ChipWeights, x: np.ndarray, lead: tuple[int, ...],
         assert cw.dense is not None
         acc = dense_rows(cw.dense, x.reshape(-1, x.shape[-1]), cw.graded)
         acc = acc.reshape(*lead, *out_item)
-    elif cw.layout == "pointwise":  # [.., C, N]: a Dense per token
+    elif cw.layout == "pointwise" and not cw.graded and x.size:  # [.., C, N]: a Dense per token
+        assert cw.dense is not None and cw.dense.n_in == x.shape[-2]
+        stack = x.reshape(-1, *x.shape[-2:]) != 0
+        return gather_sum_columns(cw.dense.rows, stack, cw.weight_exp).reshape(*lead, *out_item)
+    elif cw.layout == "pointwise":
         assert cw.dense is not None
         tokens = np.moveaxis(x, -1, -2)
         acc = dense_rows(cw.dense, tokens.reshape(-1, tokens.shape[-1]), cw.graded)
@@ -81,7 +86,10 @@ def chip_weight_op(cw: ChipWeights, x: np.ndarray, lead: tuple[int, ...],
         flat = x.reshape(-1, x.shape[len(lead)], *([1] if cw.layout == "conv1d" else []),
                          *x.shape[len(lead) + 1:])
         acc = conv_nchw(cw.conv, flat, cw.graded).reshape(*lead, *out_item)
-    return apply_weight_exp(np.ascontiguousarray(acc, dtype=np.int32), cw.weight_exp)
+    # The shift writes the (contiguous) result: in place when acc already is, else in one
+    # pass that also undoes the transposes above.
+    own = acc.dtype == np.int32 and acc.flags.c_contiguous
+    return apply_weight_exp(acc, cw.weight_exp, out=acc if own else np.empty(acc.shape, np.int32))
 
 
 def rf_counts(cw: ChipWeights, x: np.ndarray, lead: tuple[int, ...],
@@ -117,7 +125,7 @@ def lif_layer(k: NeuronConsts, a: I32, steps: set[int], voltages: I32 | None = N
     T = a.shape[0]
     u = np.zeros(a.shape[1:], dtype=np.int32)
     v = np.zeros(a.shape[1:], dtype=np.int32)
-    spikes = np.zeros(a.shape, dtype=bool)
+    spikes = np.zeros(a.shape, dtype=bool)  # skipped steps stay 0
     active = np.zeros(a.shape, dtype=bool)
     wraps = 0
     for t in range(T):
@@ -126,10 +134,11 @@ def lif_layer(k: NeuronConsts, a: I32, steps: set[int], voltages: I32 | None = N
         a_t = a[t]
         if k.shift is not None:
             a_t = np.left_shift(a_t.astype(np.int32), k.shift)
-        wraps += int(np.count_nonzero((a_t > 131071) | (a_t < -131072)))
-        u, v, s = lif_update(u, v, a_t, k.mult_u, k.mult_v, k.bias, k.vth_eff)
-        spikes[t] = s
-        active[t] = (a_t != 0) | s
+        if a_t.size and (int(a_t.max()) > 131071 or int(a_t.min()) < -131072):  # rare: count
+            wraps += int(np.count_nonzero((a_t > 131071) | (a_t < -131072)))
+        u, v, _ = lif_update(u, v, a_t, k.mult_u, k.mult_v, k.bias, k.vth_eff, spikes=spikes[t])
+        np.not_equal(a_t, 0, out=active[t])
+        np.logical_or(active[t], spikes[t], out=active[t])
         if voltages is not None:
             voltages[t] = v
     return spikes, active, wraps
@@ -163,19 +172,40 @@ def max_reduce(x: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarr
     return np.max(x, axis=axes, keepdims=keepdims)
 
 
+def _stacked(a: np.ndarray, b: np.ndarray) -> tuple[tuple[int, ...], np.ndarray, np.ndarray]:
+    """Two matmul factors ``[.., M, K]`` and ``[.., K, N]`` as stacks over their common
+    (broadcast) leading axes: ``[G, M, K]`` and ``[G, K, N]``."""
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    g = np.empty(lead, dtype=np.bool_).size  # the stack's depth (also when a dim is 0)
+    a3 = np.broadcast_to(a, (*lead, *a.shape[-2:])).reshape(g, *a.shape[-2:])
+    b3 = np.broadcast_to(b, (*lead, *b.shape[-2:])).reshape(g, *b.shape[-2:])
+    return lead, a3, b3
+
+
 def matmul_and_count(a: np.ndarray, b: np.ndarray) -> I32:
-    """Spike x spike matmul: out[i, j] = popcount(a[i, :] AND b[:, j])."""
-    both = np.logical_and(a[..., :, :, np.newaxis], b[..., np.newaxis, :, :])
-    return np.count_nonzero(both, axis=-2).astype(np.int32)
+    """Spike x spike matmul: out[i, j] = popcount(a[i, :] AND b[:, j]).
+
+    Event-driven: each spike ``a[i, k]`` adds row k of ``b`` (0/1) to output row i."""
+    lead, a3, b3 = _stacked(a, b)
+    out = stacked_gather_sum(b3 != 0, a3 != 0)
+    return out.reshape(*lead, *out.shape[-2:])
 
 
 def matmul_select_sum(counts: np.ndarray, spikes: np.ndarray, spikes_right: bool) -> I32:
-    """Count x spike matmul: each spike selects a count, the selected counts are summed."""
-    if spikes_right:  # counts [.., M, K] @ spikes [.., K, N]
-        picked = np.where(spikes[..., np.newaxis, :, :], counts[..., :, :, np.newaxis], 0)
-    else:  # spikes [.., M, K] @ counts [.., K, N]
-        picked = np.where(spikes[..., :, :, np.newaxis], counts[..., np.newaxis, :, :], 0)
-    return np.sum(picked, axis=-2, dtype=np.int32)
+    """Count x spike matmul: each spike selects a count, the selected counts are summed.
+
+    Event-driven: with spikes on the left ([.., M, K] @ counts [.., K, N]), spike (m, k)
+    adds row k of the counts to output row m; with spikes on the right (counts [.., M, K]
+    @ spikes [.., K, N]), spike (k, n) adds column k of the counts to output column n
+    (the same gather-sum on the transposes)."""
+    if spikes_right:
+        lead, c3, s3 = _stacked(counts, spikes)
+        out = np.swapaxes(stacked_gather_sum(np.swapaxes(c3, -1, -2), np.swapaxes(s3, -1, -2) != 0),
+                          -1, -2)
+    else:
+        lead, s3, c3 = _stacked(spikes, counts)
+        out = stacked_gather_sum(c3, s3 != 0)
+    return np.ascontiguousarray(out).reshape(*lead, *out.shape[-2:])
 
 
 def to_domain(x: np.ndarray, cat: Cat, shift: int | None) -> np.ndarray:
