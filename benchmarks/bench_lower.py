@@ -36,31 +36,35 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - t0, out
 
 
-def main() -> None:
-    torch.set_num_threads(2)
+def _bench(label: str, factory: str, shape: tuple[int, ...], chips: int) -> None:
     from snncc.examples import spikingformer
 
+    model = getattr(spikingformer, factory)().eval()
+    x = torch.rand(*shape)
+    with torch.no_grad():  # best of three: the first call also warms PyTorch up
+        t_float = min(_timed(lambda: model(x))[0] for _ in range(3))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.pt"
+        torch.save(model.state_dict(), path)
+        t_load, graph = _timed(lambda: snncc.load(
+            path, input_shape=shape, arch=f"snncc.examples.spikingformer:{factory}"))
+    t_canon, result = _timed(lambda: snncc.compile(graph, target="ir"))
+    t_quant, qg = _timed(lambda: quantize(result.graph, _loihi2(chips)))
+    t_map, compiled = _timed(lambda: CompiledModel.build(qg))
+    lowered, mapping = compiled.lowered, compiled.mapping
+    total = t_load + t_canon + t_quant + t_map
+    print(f"{label}: load+trace {t_load:.2f} s, canonicalize+check {t_canon:.2f} s, "
+          f"quantize {t_quant:.2f} s, lower+map {t_map:.2f} s; total {total:.2f} s "
+          f"= {total / t_float:.1f}x one float forward ({t_float:.2f} s)")
+    print(f"  {len(lowered.layers)} chip layers ({len(lowered.relays)} relays, "
+          f"{len(lowered.splits)} splits), {mapping.cores_used} cores on "
+          f"{mapping.chips_used} chips of a {chips}-chip loihi2")
+
+
+def main() -> None:
+    torch.set_num_threads(2)
     for label, factory, shape, chips in MODELS:
-        model = getattr(spikingformer, factory)().eval()
-        x = torch.rand(*shape)
-        with torch.no_grad():  # best of three: the first call also warms PyTorch up
-            t_float = min(_timed(lambda: model(x))[0] for _ in range(3))
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.pt"
-            torch.save(model.state_dict(), path)
-            t_load, graph = _timed(lambda: snncc.load(
-                path, input_shape=shape, arch=f"snncc.examples.spikingformer:{factory}"))
-        t_canon, result = _timed(lambda: snncc.compile(graph, target="ir"))
-        t_quant, qg = _timed(lambda: quantize(result.graph, _loihi2(chips)))
-        t_map, compiled = _timed(lambda: CompiledModel.build(qg))
-        lowered, mapping = compiled.lowered, compiled.mapping
-        total = t_load + t_canon + t_quant + t_map
-        print(f"{label}: load+trace {t_load:.2f} s, canonicalize+check {t_canon:.2f} s, "
-              f"quantize {t_quant:.2f} s, lower+map {t_map:.2f} s; total {total:.2f} s "
-              f"= {total / t_float:.1f}x one float forward ({t_float:.2f} s)")
-        print(f"  {len(lowered.layers)} chip layers ({len(lowered.relays)} relays, "
-              f"{len(lowered.splits)} splits), {mapping.cores_used} cores on "
-              f"{mapping.chips_used} chips of a {chips}-chip loihi2")
+        _bench(label, factory, shape, chips)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from snncc.backends.acsim.fixedpoint import (
+    A_IN_MAX,
     ConvWeights,
     DenseWeights,
     apply_weight_exp,
@@ -134,8 +135,8 @@ def lif_layer(k: NeuronConsts, a: I32, steps: set[int], voltages: I32 | None = N
         a_t = a[t]
         if k.shift is not None:
             a_t = np.left_shift(a_t.astype(np.int32), k.shift)
-        if a_t.size and (int(a_t.max()) > 131071 or int(a_t.min()) < -131072):  # rare: count
-            wraps += int(np.count_nonzero((a_t > 131071) | (a_t < -131072)))
+        if a_t.size and (int(a_t.max()) > A_IN_MAX or int(a_t.min()) < -A_IN_MAX - 1):  # rare
+            wraps += int(np.count_nonzero((a_t > A_IN_MAX) | (a_t < -A_IN_MAX - 1)))
         u, v, _ = lif_update(u, v, a_t, k.mult_u, k.mult_v, k.bias, k.vth_eff, spikes=spikes[t])
         np.not_equal(a_t, 0, out=active[t])
         np.logical_or(active[t], spikes[t], out=active[t])
