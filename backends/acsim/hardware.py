@@ -57,7 +57,7 @@ def _in_chip_order(x: np.ndarray | None, layer: ChipLayer, time_first: bool) -> 
 def count_batch(program: Program, run: _Run) -> SimCounts:
     """The events of one batch, per chip layer and per weight op."""
     graph = program.graph
-    T = graph.time_steps
+    T = run.steps or graph.time_steps
     batch = 0
     hw: dict[str, LayerCounts] = {}
     for layer in program.lowered.layers:
@@ -82,7 +82,7 @@ def count_batch(program: Program, run: _Run) -> SimCounts:
         sops = count(received)
         if layer.kind == "neuron":
             spikes, active = count(run.spikes[node.name], True), count(run.active[node.name], True)
-            if layer.steps is not None:
+            if layer.steps is not None and not run.latency:  # Lava-timed: every step
                 executed = np.isin(np.arange(T), list(layer.steps))
         else:
             spikes = np.zeros_like(sops)

@@ -55,6 +55,7 @@ counts in :mod:`.hardware`.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -90,6 +91,7 @@ from snncc.ir.ops.pool import PoolAttrs
 from snncc.ir.ops.reduce import ReduceAttrs
 from snncc.ir.ops.timemask import TimeMaskAttrs
 from snncc.ir.types import Layout
+from snncc.lower import lava_timing
 from snncc.passes.quantize import (
     STRUCTURAL_OPS,
     WEIGHT_OPS,
@@ -137,6 +139,8 @@ class _Run:
     # spikes sent ([T, B, *item]), by layer name.
     layer_received: dict[str, np.ndarray] = field(default_factory=dict)
     layer_sent: dict[str, np.ndarray] = field(default_factory=dict)
+    steps: int = 0  # time steps of this run: T, or T + depth when Lava-timed
+    latency: dict[str, int] = field(default_factory=dict)  # Lava-timed: steps to each node
 
 
 def _steps_of(program: Program, node: Node) -> list[int] | None:
@@ -199,7 +203,7 @@ def _weight_op(program: Program, node: Node, run: _Run) -> np.ndarray:
     acc = _on_steps(steps, lambda v: chip_weight_op(cw, v, v.shape[:len(lead)], out_item), x)
     rf = _on_steps(steps, lambda v: rf_counts(cw, v, v.shape[:len(lead)], out_item), x)
     run.received[node.name] = rf
-    run.op_sops[node.name] = per_step(rf, node.type.layout == Layout.TIME, program.graph.time_steps,
+    run.op_sops[node.name] = per_step(rf, node.type.layout == Layout.TIME, run.steps,
                                        int(np.prod(out_item))).sum(axis=1)
     return acc
 
@@ -215,7 +219,7 @@ def _split_op(program: Program, node: Node, run: _Run) -> np.ndarray:
     axis = x.ndim - 1 if node.op == "linear" else n_lead  # the input-channel axis
     out_item = item_shape(node)
     steps = _steps_of(program, node)
-    parts, sops = [], np.zeros(program.graph.time_steps, dtype=np.int64)
+    parts, sops = [], np.zeros(run.steps, dtype=np.int64)
     joined = np.zeros((), dtype=np.int32)
     for g, (cw, (c0, c1)) in enumerate(zip(program.parts[node.name], split.channels)):
         xg = np.take(x, np.arange(c0, c1), axis=axis)
@@ -226,7 +230,7 @@ def _split_op(program: Program, node: Node, run: _Run) -> np.ndarray:
         name = f"{node.name}.part{g}"
         run.layer_received[name] = rf
         run.layer_sent[name] = p != 0
-        sops += per_step(rf, node.type.layout == Layout.TIME, program.graph.time_steps,
+        sops += per_step(rf, node.type.layout == Layout.TIME, run.steps,
                          int(np.prod(out_item))).sum(axis=1)
         joined = joined + run.layer_sent[name].astype(np.int32)
         parts.append(p)
@@ -323,6 +327,17 @@ def _new_op(node: Node, srcs: list[Node], ins: list[np.ndarray], cats: list[Cat]
     return apply_move(node, srcs, ins)
 
 
+def _mask_at(mask: tuple[int, ...], run: _Run, name: str) -> tuple[int, ...]:
+    """A time mask on the run's clock: Lava-timed, step t of the model arrives at step
+    t + latency, and the steps after the model's T are masked."""
+    if not run.latency:
+        return mask
+    shifted = [0] * run.steps
+    offset = run.latency[name]
+    shifted[offset:offset + len(mask)] = mask[:max(0, run.steps - offset)]
+    return tuple(shifted)
+
+
 def _chip_op(program: Program, node: Node, run: _Run) -> np.ndarray:
     qg = program.qg
     cats = [qg.categories[i] for i in node.inputs]
@@ -366,7 +381,7 @@ def _chip_op(program: Program, node: Node, run: _Run) -> np.ndarray:
     if node.op == "time_mask":
         a = node.attrs
         assert isinstance(a, TimeMaskAttrs)
-        return time_mask(ins[0], a.mask)
+        return time_mask(ins[0], _mask_at(a.mask, run, node.name))
     if node.op == "rsub":
         assert isinstance(node.attrs, ScalarAttrs)
         return np.logical_not(ins[0])
@@ -412,24 +427,75 @@ def _check_inputs(program: Program, inputs: np.ndarray) -> None:
                               "input_spikes=False to feed analog values")
 
 
-def run_batch(program: Program, inputs: np.ndarray, *, record_voltage: bool = False
-              ) -> tuple[_Run, list[np.ndarray]]:
+def run_batch(program: Program, inputs: np.ndarray, *, record_voltage: bool = False,
+              lava_timed: bool = False) -> tuple[_Run, list[np.ndarray]]:
     """Run one batch ``[T, B, ...]`` through the whole program."""
     x = np.asarray(inputs)
     _check_inputs(program, x)
-    return _run_checked(program, x, record_voltage)
+    return _run_checked(program, x, record_voltage, lava_timed)
 
 
-def _run_checked(program: Program, x: np.ndarray, record_voltage: bool
-                 ) -> tuple[_Run, list[np.ndarray]]:
+def _later(x: np.ndarray, d: int) -> np.ndarray:
+    """A time-first array ``d`` steps later, zeros before: a delay on a Lava-timed chip."""
+    out = np.zeros_like(x)
+    if d < x.shape[0]:
+        out[d:] = x[:x.shape[0] - d]
+    return out
+
+
+def _lava_clock(program: Program, x: np.ndarray) -> tuple[Program, np.ndarray, _Run]:
+    """Lava's timing: each synapse layer adds a step, the inputs of a join are delayed to
+    arrive together, every neuron runs (and adds its bias) on each of T + depth steps,
+    the input is followed by zeros; a pruned schedule is not applied (Lava's LIF has no
+    skipped steps)."""
+    latency, _ = lava_timing(program.qg)
+    depth = max(latency.values(), default=0)
+    pad = np.zeros((depth, *x.shape[1:]), dtype=x.dtype)
+    timed = copy.copy(program)
+    timed.schedule = {}
+    return timed, np.concatenate([x, pad]), _Run(steps=x.shape[0] + depth, latency=latency)
+
+
+def _evaluate_delayed(program: Program, node: Node, run: _Run,
+                      delays: dict[str, int]) -> np.ndarray:
+    """Evaluate ``node`` with its inputs delayed as the Lava build delays them, then delay
+    a synapse layer's output by its step."""
+    saved = {i: (run.values[i], run.received.get(i)) for i in delays}
+    for i, d in delays.items():
+        run.values[i] = _later(run.values[i], d)
+        if saved[i][1] is not None:
+            run.received[i] = _later(saved[i][1], d)
+    try:
+        out = _evaluate(program, node, run)
+    finally:
+        for i, (v, r) in saved.items():
+            run.values[i] = v
+            if r is not None:
+                run.received[i] = r
+    arrive = max((run.latency[i] for i in node.inputs), default=0)
+    if run.latency[node.name] > arrive:  # a synapse layer: last step's sums
+        out = _later(out, 1)
+        if node.name in run.received:
+            run.received[node.name] = _later(run.received[node.name], 1)
+    return out
+
+
+def _run_checked(program: Program, x: np.ndarray, record_voltage: bool,
+                 lava_timed: bool = False) -> tuple[_Run, list[np.ndarray]]:
     graph = program.graph
-    run = _Run(record_voltage=record_voltage)
+    if lava_timed:
+        program, x, run = _lava_clock(program, x)
+        _, delays = lava_timing(program.qg)
+    else:
+        run, delays = _Run(steps=x.shape[0]), {}
+    run.record_voltage = record_voltage
     for node in graph:
         if node.op == "input":
             spiking = program.qg.categories[node.name] == Cat.SPIKE
             run.values[node.name] = x.astype(bool) if spiking else x.astype(np.float32)
             continue
-        run.values[node.name] = _evaluate(program, node, run)
+        run.values[node.name] = (_evaluate_delayed(program, node, run, delays[node.name])
+                                 if lava_timed else _evaluate(program, node, run))
     outs = [np.asarray(run.values[o], dtype=np.float64) if program.qg.categories[o] != Cat.CURRENT
             else _host_value(program.qg, o, run.values[o]).double().numpy() for o in graph.outputs]
     return run, outs
@@ -437,10 +503,13 @@ def _run_checked(program: Program, x: np.ndarray, record_voltage: bool
 
 def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tensor, *,
                   batch_size: int = 256, record_voltage: bool = False,
-                  progress: Callable[[int, int], None] | None = None) -> SimResult:
+                  progress: Callable[[int, int], None] | None = None,
+                  lava_timed: bool = False) -> SimResult:
     """Run ``inputs`` ``[T, B, ...]`` through acsim in batches; ``progress(done, total)``
-    is called after each batch. ``record_voltage`` keeps every neuron's v per step;
-    Events are counted per chip layer of the program's lowering."""
+    is called after each batch. ``record_voltage`` keeps every neuron's v per step.
+    Events are counted per chip layer of the program's lowering. ``lava_timed``: run
+    on Lava's clock (:func:`_lava_clock`: T + depth steps, a step per synapse layer,
+    delays at joins), the mode the Lava backend is compared with bit for bit."""
     program = qg if isinstance(qg, Program) else Program(qg)
     x = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else np.asarray(inputs)
     _check_inputs(program, x)  # once, for the whole input
@@ -451,7 +520,7 @@ def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tenso
     counts: SimCounts | None = None
     wraps = 0
     for b0 in range(0, total, batch_size):
-        run, out = _run_checked(program, x[:, b0:b0 + batch_size], record_voltage)
+        run, out = _run_checked(program, x[:, b0:b0 + batch_size], record_voltage, lava_timed)
         outs.append(out)
         for name, s in run.spikes.items():
             spikes.setdefault(name, []).append(s)

@@ -40,7 +40,7 @@ from snncc.ir.types import Layout
 from snncc.lower.program import HOST, ChipLayer, HostOp, LayerProgram, Split, Synapses
 from snncc.passes.quantize import WEIGHT_OPS, Cat, QuantizedGraph, item_shape, sum_axes
 
-__all__ = ["lower", "readout_accumulators"]
+__all__ = ["lava_timing", "lower", "readout_accumulators"]
 
 
 def readout_accumulators(qg: QuantizedGraph) -> list[str]:
@@ -329,3 +329,27 @@ def _host_ops(qg: QuantizedGraph) -> list[HostOp]:
         elif cat == Cat.ANALOG or n.op in WEIGHT_OPS and qg.categories[n.inputs[0]] == Cat.ANALOG:
             out.append(HostOp(n.name, n.origin.module_path, "encoding"))
     return out
+
+
+def _is_synapse(qg: QuantizedGraph, node: Node) -> bool:
+    """An op that is a synapse layer on a Lava-timed chip (it sends last step's sums):
+    a weight op fed by the chip (not the host's encoding), or a product of spikes."""
+    if node.op in WEIGHT_OPS:
+        return qg.categories[node.inputs[0]] != Cat.ANALOG and qg.categories[node.name] != Cat.HOST
+    return node.op == "matmul" and qg.categories[node.name] in (Cat.COUNT, Cat.CURRENT)
+
+
+def lava_timing(qg: QuantizedGraph) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Per node, the steps a Lava-timed chip takes to it from the input (each synapse
+    layer adds one); per node, the delay each of its inputs needs so that all of them
+    arrive together (what the Lava build inserts as delays, and acsim's Lava-timed run
+    applies). A time-reduced value (the readout after a sum over time) keeps its
+    inputs' latency and needs no delay."""
+    latency: dict[str, int] = {}
+    delays: dict[str, dict[str, int]] = {}
+    for n in qg.graph:
+        timed = [i for i in n.inputs if qg.graph.nodes[i].type.layout == Layout.TIME]
+        arrive = max((latency[i] for i in n.inputs), default=0)
+        delays[n.name] = {i: arrive - latency[i] for i in timed if arrive > latency[i]}
+        latency[n.name] = arrive + (1 if _is_synapse(qg, n) else 0)
+    return latency, delays
