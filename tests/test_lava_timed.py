@@ -18,6 +18,7 @@ import snncc
 from snncc.backends.acsim.chain import DenseSpec, LifSpec
 from snncc.backends.acsim.simulator import run_quantized
 from snncc.backends.lava.chain import run_lava_chain
+from snncc.examples.firing import set_firing_rates
 from snncc.lower import lava_timing
 from snncc.passes.quantize import quantize
 
@@ -57,3 +58,64 @@ def test_a_chain_on_lavas_clock_equals_lava_at_every_step() -> None:
         assert mine.shape == (T + depth, lava.spikes[k].shape[1])
         assert np.array_equal(mine, lava.spikes[k] != 0), f"{lif} differs from Lava"
     assert any(s.any() for s in lava.spikes)  # not a comparison of silence
+
+
+class _Residual(nn.Module):
+    """Paths of different depth into one current: fc3(lif2(fc2(lif1(fc1(x))))) + fc4(x)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2, self.fc3, self.fc4 = (nn.Linear(16, 12), nn.Linear(12, 12),
+                                                  nn.Linear(12, 8), nn.Linear(16, 8))
+        self.lif1, self.lif2, self.lif3 = (MultiStepLIFNode(tau=2.0, v_threshold=0.3,
+                                                            detach_reset=True) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s2 = self.lif2(self.fc2(self.lif1(self.fc1(x))))
+        return self.lif3(self.fc3(s2) + self.fc4(x))
+
+
+class _ConvNet(nn.Module):
+    """An analog image, encoded on the host, then convs and a flatten into a linear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.enc = nn.Conv2d(1, 4, 3, padding=1)
+        self.conv = nn.Conv2d(4, 6, 3, stride=2, padding=1)
+        self.fc = nn.Linear(6 * 3 * 3, 5)
+        self.lif0, self.lif1, self.lif2 = (MultiStepLIFNode(tau=2.0, v_threshold=0.3,
+                                                            detach_reset=True) for _ in range(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        T, B = x.shape[:2]
+        s = self.lif0(self.enc(x.flatten(0, 1)).reshape(T, B, 4, 6, 6))
+        s = self.lif1(self.conv(s.flatten(0, 1)).reshape(T, B, 6, 3, 3))
+        return self.lif2(self.fc(s.flatten(2)))
+
+
+def _lava_equals_acsim(model: nn.Module, x: torch.Tensor, input_kind: str) -> None:
+    from snncc.backends.acsim.program import Program
+    from snncc.backends.lava.graph import run_lava
+
+    set_firing_rates(model, x)
+    graph = snncc.compile(snncc.trace(model, x, input_kind=input_kind)).graph
+    qg = quantize(graph, "loihi2", calibration=x)
+    program = Program(qg)
+    ours = run_quantized(program, x, lava_timed=True)
+    lava = run_lava(program, x[:, 0].numpy())
+    assert lava.spikes.keys() == {n.name for n in qg.graph if n.opdef.is_neuron}
+    for name, spikes in lava.spikes.items():
+        assert np.array_equal(spikes, ours.spikes[name][:, 0]), name
+    assert all(s.any() for s in lava.spikes.values())  # every layer fires: not silence
+
+
+def test_paths_of_different_depth_are_delayed_to_meet_in_lava() -> None:
+    torch.manual_seed(1)
+    x = (torch.rand(5, 1, 16) < 0.5).float()
+    _lava_equals_acsim(_Residual().eval(), x, "spikes")
+
+
+def test_an_encoded_conv_net_in_lava_equals_acsim_on_lavas_clock() -> None:
+    torch.manual_seed(2)
+    x = torch.rand(4, 1, 1, 6, 6)
+    _lava_equals_acsim(_ConvNet().eval(), x, "analog")

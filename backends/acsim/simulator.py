@@ -463,8 +463,9 @@ def _evaluate_delayed(program: Program, node: Node, run: _Run,
     saved = {i: (run.values[i], run.received.get(i)) for i in delays}
     for i, d in delays.items():
         run.values[i] = _later(run.values[i], d)
-        if saved[i][1] is not None:
-            run.received[i] = _later(saved[i][1], d)
+        got = saved[i][1]
+        if got is not None:
+            run.received[i] = _later(got, d)
     try:
         out = _evaluate(program, node, run)
     finally:

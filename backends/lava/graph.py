@@ -1,0 +1,243 @@
+"""A compiled model as a network of real Lava processes, on Lava's clock.
+
+Why one Dense per connection: every synapse of a chip layer is a weight op
+reached from a neuron layer through moves (reshapes, transposes) and left
+through moves and residual sums into the reading neuron's current. Composing
+those into one integer matrix (source neurons -> reading neurons, built by
+pushing the basis of the source through acsim's own integer ops) gives a Lava
+``Dense`` that computes exactly acsim's sum, whatever layout the graph used;
+several of them into one LIF ``a_in`` are summed, as Lava sums an InPort's
+connections. Paths of different depth are matched with ``DelayDense``
+(:func:`snncc.lower.lava_timing` gives the delays, and acsim's Lava-timed mode
+applies the same ones), so each LIF sees what acsim's Lava-timed run computes,
+step for step.
+
+What this first Lava lowering runs: spike or host-encoded inputs (the encoding
+runs on the host, its integer current injected into the first LIF), weight
+ops (linear, conv1d, conv2d) fed binary spikes, residual sums of currents, and
+LIF neurons; every neuron layer's spikes are recorded. Other ops (spike
+products, pooling, time masks, readouts) are named in an error: they need
+processes of snncc's own, which are not written yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from snncc.backends.acsim.datapath import chip_weight_op
+from snncc.backends.acsim.program import Program
+from snncc.diagnostics import SnnccError
+from snncc.ir.graph import Node
+from snncc.lower import lava_timing
+from snncc.passes.quantize import (
+    STRUCTURAL_OPS,
+    WEIGHT_OPS,
+    Cat,
+    item_shape,
+    item_structural,
+    lead_axes,
+)
+
+SUPPORTED = {"input", "add", *WEIGHT_OPS, *STRUCTURAL_OPS}
+
+
+@dataclass
+class Connection:
+    """One Dense (or DelayDense) of the network: source neurons -> a LIF's current."""
+
+    source: str  # a neuron layer, or the graph's spiking input
+    target: str  # the LIF that reads it
+    weights: np.ndarray  # int, [target neurons, source neurons] (flat C order)
+    weight_exp: int
+    delay: int  # steps beyond the synapse's own one (DelayDense)
+
+
+@dataclass
+class LavaPlan:
+    """What the Lava network holds, before any process exists (testable without Lava)."""
+
+    neurons: list[str]
+    connections: list[Connection] = field(default_factory=list)
+    encoded: dict[str, str] = field(default_factory=dict)  # LIF -> encoding op it reads
+    steps_extra: int = 0  # depth: the run needs T + depth steps
+
+
+def _unsupported(program: Program) -> list[Node]:
+    qg = program.qg
+    bad = []
+    for n in qg.graph:
+        if qg.categories[n.name] in (Cat.HOST,) or n.opdef.is_neuron and n.op == "lif":
+            continue
+        if n.op not in SUPPORTED or n.op == "add" and qg.categories[n.name] != Cat.CURRENT:
+            bad.append(n)
+        elif n.op in WEIGHT_OPS and qg.weights.get(n.name) is not None and qg.weights[n.name].graded:
+            bad.append(n)
+    return bad
+
+
+def _move(node: Node, program: Program) -> Callable[[np.ndarray], np.ndarray]:
+    src = program.graph.nodes[node.inputs[0]]
+    return lambda x: item_structural(node, src, x)
+
+
+def _basis(program: Program, name: str) -> np.ndarray:
+    """One sample's basis over a value's elements, laid out as the value's own lead axes
+    (time first: [N, 1, *item]), element k set in the k-th."""
+    node = program.graph.nodes[name]
+    item = item_shape(node)
+    n = int(np.prod(item))
+    return np.eye(n, dtype=np.int32).reshape(n, *([1] * (lead_axes(node) - 1)), *item)
+
+
+def _terms(program: Program, name: str, after: list[Callable[[np.ndarray], np.ndarray]]
+           ) -> list[tuple[str, list[Callable[[np.ndarray], np.ndarray]]]]:
+    """The weight ops (or the encoding) summed into current ``name``, each with the moves
+    from its output to ``name`` (applied in order)."""
+    node = program.graph.nodes[name]
+    if node.op in WEIGHT_OPS:
+        return [(name, after)]
+    if node.op == "add":
+        return [t for i in node.inputs for t in _terms(program, i, after)]
+    if node.op in STRUCTURAL_OPS:
+        return _terms(program, node.inputs[0], [_move(node, program), *after])
+    raise SnnccError("SNN-LAVA002", f"the Lava backend cannot build %{name} ({node.op}) into "
+                     "a neuron's current", location=node.location())
+
+
+def _source(program: Program, name: str) -> tuple[str, list[Callable[[np.ndarray], np.ndarray]]]:
+    """The neuron layer (or input) whose spikes reach ``name`` through moves only."""
+    node = program.graph.nodes[name]
+    if node.opdef.is_neuron or node.op == "input":
+        return name, []
+    if node.op in STRUCTURAL_OPS:
+        src, moves = _source(program, node.inputs[0])
+        return src, [*moves, _move(node, program)]
+    raise SnnccError("SNN-LAVA002", f"the Lava backend cannot feed %{name} ({node.op}) to a "
+                     "synapse", location=node.location())
+
+
+def plan(program: Program) -> LavaPlan:
+    """The connections of the Lava network of ``program``, or SNN-LAVA002 naming every
+    op it cannot build yet."""
+    bad = _unsupported(program)
+    if bad:
+        names = ", ".join(f"%{n.name} ({n.op})" for n in bad[:8])
+        raise SnnccError(
+            "SNN-LAVA002",
+            f"the Lava backend has no rule yet for {len(bad)} op(s) of this model: {names}"
+            + (" ..." if len(bad) > 8 else ""),
+            location=bad[0].location(),
+            hint="the Lava lowering runs weight ops, residual sums and LIF neurons so far; "
+                 "run the model on acsim (--target acsim) meanwhile")
+    latency, _ = lava_timing(program.qg)
+    qg = program.qg
+    out = LavaPlan([n.name for n in qg.graph if n.opdef.is_neuron],
+                   steps_extra=max(latency.values(), default=0))
+    for lif in out.neurons:
+        node = qg.graph.nodes[lif]
+        current = node.inputs[0]
+        arrive = latency[current]
+        for op, moves in _terms(program, current, []):
+            op_node = qg.graph.nodes[op]
+            if qg.categories[op_node.inputs[0]] == Cat.ANALOG:
+                if moves or len(_terms(program, current, [])) != 1:
+                    raise SnnccError("SNN-LAVA002", f"%{lif}: the encoded current must reach "
+                                     "the LIF alone, without moves", location=node.location())
+                out.encoded[lif] = op
+                continue
+            src, before = _source(program, op_node.inputs[0])
+            x = _basis(program, src)
+            for f in before:
+                x = f(x)
+            cw = program.weights[op]
+            y = chip_weight_op(_exp0(cw), x, x.shape[:lead_axes(op_node)], item_shape(op_node))
+            for f in moves:
+                y = f(y)
+            weights = y.reshape(y.shape[0], -1).T.astype(np.int64)
+            out.connections.append(Connection(src, lif, weights, cw.weight_exp,
+                                              arrive - latency[op]))
+    return out
+
+
+def _exp0(cw: Any) -> Any:
+    """The op's kernel without its exponent (Lava's Dense applies the exponent itself)."""
+    from dataclasses import replace
+
+    return replace(cw, weight_exp=0)
+
+
+@dataclass
+class LavaRun:
+    """Every neuron layer's spikes ``[T + depth, *item]`` of one sample, in Lava."""
+
+    spikes: dict[str, np.ndarray]
+    steps: int
+
+
+def run_lava(program: Program, sample: np.ndarray) -> LavaRun:
+    """Run one sample ``[T, *input item]`` through the Lava network of ``program`` in
+    ``Loihi2SimCfg(select_tag='fixed_pt')`` for T + depth steps; the runtime is always
+    stopped (on success, on an exception, on SIGINT/SIGTERM)."""
+    from snncc.backends.lava.chain import _import_lava_runtime, _kill_runtime, _Signalled
+    from snncc.backends.lava.chain import _signals_stop_the_run as signals_stop
+
+    _import_lava_runtime()
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.io.sink import RingBuffer as Sink
+    from lava.proc.io.source import RingBuffer as Source
+    from lava.proc.lif.process import LIF
+
+    p = plan(program)
+    qg = program.qg
+    T = sample.shape[0]
+    steps = T + p.steps_extra
+    x = np.zeros((steps, *sample.shape[1:]), dtype=np.float32)
+    x[:T] = sample
+    lifs: dict[str, Any] = {}
+    for name in p.neurons:
+        nq = qg.neurons[name]
+        lifs[name] = LIF(shape=(int(np.prod(item_shape(qg.graph.nodes[name]))),), du=nq.du,
+                         dv=nq.dv, vth=nq.vth, bias_mant=nq.bias_mant.reshape(-1),
+                         bias_exp=nq.bias_exp)
+    sources: list[Any] = []
+    inp = qg.graph.inputs[0]
+    if qg.categories[inp] == Cat.SPIKE:
+        data = np.moveaxis(x.reshape(steps, -1).astype(np.int32), 0, -1)
+        spikes_in = Source(data=data)
+        sources.append(spikes_in)
+    for lif, op in p.encoded.items():  # the host's encoding, injected as current
+        from snncc.backends.acsim.simulator import _encode, _Run
+
+        run = _Run(steps=steps)
+        run.values[inp] = x[:, np.newaxis]
+        current = _encode(program, qg.graph.nodes[op], run)[:, 0]
+        src = Source(data=np.moveaxis(current.reshape(steps, -1).astype(np.int32), 0, -1))
+        src.s_out.connect(lifs[lif].a_in)
+        sources.append(src)
+    for c in p.connections:
+        kw: dict[str, Any] = {"weights": c.weights, "weight_exp": int(c.weight_exp)}
+        syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
+        (spikes_in.s_out if c.source == inp else lifs[c.source].s_out).connect(syn.s_in)
+        syn.a_out.connect(lifs[c.target].a_in)
+    sinks = {}
+    for name, lif in lifs.items():
+        sinks[name] = Sink(shape=lif.s_out.shape, buffer=steps)
+        lif.s_out.connect(sinks[name].a_in)
+    first = sources[0] if sources else next(iter(lifs.values()))
+    with signals_stop():
+        try:
+            first.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+            out = {name: np.moveaxis(np.asarray(s.data.get()), -1, 0).reshape(
+                steps, *item_shape(qg.graph.nodes[name])) != 0 for name, s in sinks.items()}
+        except _Signalled:
+            _kill_runtime(first)
+            raise
+        finally:
+            first.stop()
+    return LavaRun(out, steps)
