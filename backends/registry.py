@@ -81,11 +81,34 @@ def _acsim_run(compiled: Any, inputs: torch.Tensor, batch_size: int,
     return run_quantized(compiled.program, inputs, batch_size=batch_size, progress=progress)
 
 
+def _loihi_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None) -> Any:
+    """acsim's compile (quantize, lower, map: a target the model does not fit is an error
+    here, before any Lava process starts), then the Lava network's plan, so an op the
+    Lava lowering cannot build is named at compile time."""
+    from snncc.backends.lava.graph import plan
+
+    compiled = _acsim_compile(graph, hardware, calibration)
+    plan(compiled.program)
+    return compiled
+
+
+def _lava_run(compiled: Any, inputs: torch.Tensor, batch_size: int,
+              progress: Progress | None) -> Any:
+    from snncc.backends.lava.graph import predict
+
+    x = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else inputs
+    return predict(compiled.program, x, progress)
+
+
 BACKENDS: dict[str, Backend] = {
     "ir": Backend("ir", ".snnir", "the canonical checked graph", _ir_compile, _ir_save, _ir_load),
     "acsim": Backend("acsim", ".acsim", "quantized, lowered and mapped; runs on acsim",
                      _acsim_compile, _acsim_save, _acsim_load, _acsim_run),
+    "loihi": Backend("loihi", ".loihi", "the artifact for Loihi 2 as real Lava processes "
+                     "(run with --backend lava, or acsim)", _loihi_compile, _acsim_save,
+                     _acsim_load, _lava_run),
 }
+RUNNERS = {"acsim": _acsim_run, "lava": _lava_run}  # `snncc run --backend`
 
 
 def get_backend(name: str) -> Backend:

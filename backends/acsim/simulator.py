@@ -141,6 +141,7 @@ class _Run:
     layer_sent: dict[str, np.ndarray] = field(default_factory=dict)
     steps: int = 0  # time steps of this run: T, or T + depth when Lava-timed
     latency: dict[str, int] = field(default_factory=dict)  # Lava-timed: steps to each node
+    given_spikes: dict[str, np.ndarray] = field(default_factory=dict)  # neuron -> [T, B, *item]
 
 
 def _steps_of(program: Program, node: Node) -> list[int] | None:
@@ -266,6 +267,8 @@ def _neuron(program: Program, node: Node, run: _Run) -> np.ndarray:
     if v is not None:
         run.voltages[node.name] = v
     run.wraps += wraps
+    if node.name in run.given_spikes:  # another engine's neurons (Lava), for the readout
+        spikes = run.given_spikes[node.name]
     run.spikes[node.name] = spikes
     run.active[node.name] = active
     return spikes
@@ -428,11 +431,14 @@ def _check_inputs(program: Program, inputs: np.ndarray) -> None:
 
 
 def run_batch(program: Program, inputs: np.ndarray, *, record_voltage: bool = False,
-              lava_timed: bool = False) -> tuple[_Run, list[np.ndarray]]:
-    """Run one batch ``[T, B, ...]`` through the whole program."""
+              lava_timed: bool = False, given_spikes: dict[str, np.ndarray] | None = None
+              ) -> tuple[_Run, list[np.ndarray]]:
+    """Run one batch ``[T, B, ...]`` through the whole program. ``given_spikes``: every
+    neuron's spikes from another engine (Lava's, ``[T + depth, B, *item]``, Lava-timed),
+    used in place of acsim's so the host's readout is computed from them."""
     x = np.asarray(inputs)
     _check_inputs(program, x)
-    return _run_checked(program, x, record_voltage, lava_timed)
+    return _run_checked(program, x, record_voltage, lava_timed, given_spikes)
 
 
 def _later(x: np.ndarray, d: int) -> np.ndarray:
@@ -482,7 +488,8 @@ def _evaluate_delayed(program: Program, node: Node, run: _Run,
 
 
 def _run_checked(program: Program, x: np.ndarray, record_voltage: bool,
-                 lava_timed: bool = False) -> tuple[_Run, list[np.ndarray]]:
+                 lava_timed: bool = False, given_spikes: dict[str, np.ndarray] | None = None
+                 ) -> tuple[_Run, list[np.ndarray]]:
     graph = program.graph
     if lava_timed:
         program, x, run = _lava_clock(program, x)
@@ -490,6 +497,7 @@ def _run_checked(program: Program, x: np.ndarray, record_voltage: bool,
     else:
         run, delays = _Run(steps=x.shape[0]), {}
     run.record_voltage = record_voltage
+    run.given_spikes = given_spikes or {}
     for node in graph:
         if node.op == "input":
             spiking = program.qg.categories[node.name] == Cat.SPIKE

@@ -15,9 +15,11 @@ step for step.
 What this first Lava lowering runs: spike or host-encoded inputs (the encoding
 runs on the host, its integer current injected into the first LIF), weight
 ops (linear, conv1d, conv2d) fed binary spikes, residual sums of currents, and
-LIF neurons; every neuron layer's spikes are recorded. Other ops (spike
-products, pooling, time masks, readouts) are named in an error: they need
-processes of snncc's own, which are not written yet.
+LIF neurons; every neuron layer's spikes are recorded, and the readout after
+the last neurons (spike counts, the head) is computed from them on the host by
+acsim's integer datapath. Other ops on the way into a neuron (spike products,
+pooling, time masks) are named in an error: they need processes of snncc's
+own, which are not written yet.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 
 from snncc.backends.acsim.datapath import chip_weight_op
 from snncc.backends.acsim.program import Program
+from snncc.backends.lava.available import require_lava
 from snncc.diagnostics import SnnccError
 from snncc.ir.graph import Node
 from snncc.lower import lava_timing
@@ -66,11 +69,29 @@ class LavaPlan:
     steps_extra: int = 0  # depth: the run needs T + depth steps
 
 
+def _feeds_a_neuron(program: Program) -> set[str]:
+    """Nodes on some path into a neuron's input: what the Lava network must compute. The
+    rest (the readout after the last neurons) is computed from Lava's spikes."""
+    graph = program.graph
+    need: set[str] = set()
+    stack = [n.inputs[0] for n in graph if n.opdef.is_neuron]
+    while stack:
+        name = stack.pop()
+        if name not in need:
+            need.add(name)
+            node = graph.nodes[name]
+            if not node.opdef.is_neuron:
+                stack += node.inputs
+    return need
+
+
 def _unsupported(program: Program) -> list[Node]:
     qg = program.qg
+    need = _feeds_a_neuron(program)
     bad = []
     for n in qg.graph:
-        if qg.categories[n.name] in (Cat.HOST,) or n.opdef.is_neuron and n.op == "lif":
+        if n.opdef.is_neuron or n.name not in need \
+                or qg.categories[n.name] == Cat.HOST:
             continue
         if n.op not in SUPPORTED or n.op == "add" and qg.categories[n.name] != Cat.CURRENT:
             bad.append(n)
@@ -178,16 +199,33 @@ class LavaRun:
     steps: int
 
 
-def run_lava(program: Program, sample: np.ndarray) -> LavaRun:
-    """Run one sample ``[T, *input item]`` through the Lava network of ``program`` in
-    ``Loihi2SimCfg(select_tag='fixed_pt')`` for T + depth steps; the runtime is always
-    stopped (on success, on an exception, on SIGINT/SIGTERM)."""
-    from snncc.backends.lava.chain import _import_lava_runtime, _kill_runtime, _Signalled
-    from snncc.backends.lava.chain import _signals_stop_the_run as signals_stop
+@dataclass
+class LavaNetwork:
+    """The connected Lava processes of a compiled model, for one sample of ``steps`` steps.
+
+    ``sources``: the RingBuffers that feed it (the input spikes, the host's encoded
+    currents); ``lifs``: every neuron layer's LIF by IR node (their ``s_out`` ports
+    are the outputs); ``sinks``: a RingBuffer recording each LIF's spikes.
+    """
+
+    steps: int
+    sources: list[Any]
+    lifs: dict[str, Any]
+    sinks: dict[str, Any]
+
+    @property
+    def root(self) -> Any:
+        """The process to call ``run``/``stop`` on (any one runs the whole network)."""
+        return self.sources[0] if self.sources else next(iter(self.lifs.values()))
+
+
+def build(program: Program, sample: np.ndarray) -> LavaNetwork:
+    """The Lava processes of ``program`` (connected, not running) for one sample
+    ``[T, *input item]``, to run for T + depth steps."""
+    require_lava()
+    from snncc.backends.lava.chain import _import_lava_runtime
 
     _import_lava_runtime()
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
@@ -204,19 +242,15 @@ def run_lava(program: Program, sample: np.ndarray) -> LavaRun:
         nq = qg.neurons[name]
         lifs[name] = LIF(shape=(int(np.prod(item_shape(qg.graph.nodes[name]))),), du=nq.du,
                          dv=nq.dv, vth=nq.vth, bias_mant=nq.bias_mant.reshape(-1),
-                         bias_exp=nq.bias_exp)
+                         bias_exp=nq.bias_exp, name=name)
     sources: list[Any] = []
     inp = qg.graph.inputs[0]
+    spikes_in: Any = None
     if qg.categories[inp] == Cat.SPIKE:
-        data = np.moveaxis(x.reshape(steps, -1).astype(np.int32), 0, -1)
-        spikes_in = Source(data=data)
+        spikes_in = Source(data=np.moveaxis(x.reshape(steps, -1).astype(np.int32), 0, -1))
         sources.append(spikes_in)
     for lif, op in p.encoded.items():  # the host's encoding, injected as current
-        from snncc.backends.acsim.simulator import _encode, _Run
-
-        run = _Run(steps=steps)
-        run.values[inp] = x[:, np.newaxis]
-        current = _encode(program, qg.graph.nodes[op], run)[:, 0]
+        current = encode_on_host(program, op, x)
         src = Source(data=np.moveaxis(current.reshape(steps, -1).astype(np.int32), 0, -1))
         src.s_out.connect(lifs[lif].a_in)
         sources.append(src)
@@ -229,15 +263,72 @@ def run_lava(program: Program, sample: np.ndarray) -> LavaRun:
     for name, lif in lifs.items():
         sinks[name] = Sink(shape=lif.s_out.shape, buffer=steps)
         lif.s_out.connect(sinks[name].a_in)
-    first = sources[0] if sources else next(iter(lifs.values()))
+    return LavaNetwork(steps, sources, lifs, sinks)
+
+
+def encode_on_host(program: Program, op: str, x: np.ndarray) -> np.ndarray:
+    """The encoding layer's integer current ``[steps, *item]`` for one sample, computed
+    on the host exactly as acsim does (float MACs rounded to the domain's units)."""
+    from snncc.backends.acsim.simulator import _encode, _Run
+
+    run = _Run(steps=x.shape[0])
+    run.values[program.graph.inputs[0]] = x[:, np.newaxis]
+    return np.asarray(_encode(program, program.graph.nodes[op], run))[:, 0]
+
+
+def run_lava(program: Program, sample: np.ndarray) -> LavaRun:
+    """Run one sample ``[T, *input item]`` through the Lava network of ``program`` in
+    ``Loihi2SimCfg(select_tag='fixed_pt')`` for T + depth steps; the runtime is always
+    stopped (on success, on an exception, on SIGINT/SIGTERM)."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from snncc.backends.lava.chain import _kill_runtime, _Signalled
+    from snncc.backends.lava.chain import _signals_stop_the_run as signals_stop
+
+    net = build(program, sample)
+    qg = program.qg
     with signals_stop():
         try:
-            first.run(condition=RunSteps(num_steps=steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+            net.root.run(condition=RunSteps(num_steps=net.steps),
+                         run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
             out = {name: np.moveaxis(np.asarray(s.data.get()), -1, 0).reshape(
-                steps, *item_shape(qg.graph.nodes[name])) != 0 for name, s in sinks.items()}
+                net.steps, *item_shape(qg.graph.nodes[name])) != 0 for name, s in net.sinks.items()}
         except _Signalled:
-            _kill_runtime(first)
+            _kill_runtime(net.root)
             raise
         finally:
-            first.stop()
-    return LavaRun(out, steps)
+            net.root.stop()
+    return LavaRun(out, net.steps)
+
+
+@dataclass
+class LavaPredictions:
+    """Per sample the model's outputs from Lava's spikes, and every layer's spikes."""
+
+    outputs: np.ndarray  # [B, ...] the graph's first output (host floats)
+    spikes: list[dict[str, np.ndarray]]  # per sample, per neuron layer [T + depth, *item]
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.outputs.reshape(self.outputs.shape[0], -1).argmax(axis=-1)
+
+
+def predict(program: Program, inputs: np.ndarray,
+            progress: Callable[[int, int], None] | None = None) -> LavaPredictions:
+    """Run each sample of ``inputs`` ``[T, B, ...]`` in Lava; the readout (host ops and
+    readout accumulators) is computed from Lava's spikes by acsim's integer datapath on
+    Lava's clock, since no Lava process of snncc's own computes it yet."""
+    from snncc.backends.acsim.simulator import run_batch
+
+    outs, spikes = [], []
+    total = inputs.shape[1]
+    for b in range(total):
+        lava = run_lava(program, inputs[:, b])
+        given = {k: v[:, np.newaxis] for k, v in lava.spikes.items()}
+        _, (out, *_) = run_batch(program, inputs[:, b:b + 1], lava_timed=True, given_spikes=given)
+        outs.append(np.asarray(out).reshape(1, -1))
+        spikes.append(lava.spikes)
+        if progress is not None:
+            progress(b + 1, total)
+    return LavaPredictions(np.concatenate(outs), spikes)

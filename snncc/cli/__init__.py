@@ -332,12 +332,22 @@ def artifact_options(fn: F) -> F:
 @main.command("run")
 @artifact_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option("--backend", type=click.Choice(["acsim", "lava"]), default=None,
+              help="run on acsim, or in real Lava (fixed_pt); default: lava for a .loihi "
+                   "artifact, acsim otherwise")
 @guarded
 def run_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_size: int,
-            as_json: bool) -> None:
-    """Run a compiled .acsim artifact: predictions, latency and energy per inference."""
+            as_json: bool, backend: str | None) -> None:
+    """Run a compiled artifact: predictions, latency and energy per inference (acsim),
+    or predictions and every layer's spikes in real Lava."""
     from snncc.cli.acsim_render import render_run, run_artifact
 
+    if backend == "lava" or backend is None and Path(artifact).suffix == ".loihi":
+        from snncc.cli.lava_render import render_lava_run
+
+        render_lava_run(artifact, inputs_path, labels_path, out, as_json=as_json,
+                        show_progress=not as_json)
+        return
     compiled, inputs, labels, sim, cost, wall = run_artifact(
         artifact, inputs_path, labels_path, batch_size, show_progress=not as_json)
     render_run(compiled, sim, cost, labels, wall, out, as_json=as_json)

@@ -1,0 +1,53 @@
+"""What `snncc run ARTIFACT --backend lava` shows: predictions from real Lava."""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from snncc.backends.lava.available import require_lava
+from snncc.backends.registry import BACKENDS, backend_for_file
+from snncc.cli.render import dumps_json
+from snncc.diagnostics import SnnccError
+
+
+def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, out: Console, *,
+                    as_json: bool, show_progress: bool) -> None:
+    """Load the artifact, run every sample in Lava (a progress bar per sample), print
+    predictions (and accuracy with labels)."""
+    import click
+
+    from snncc.cli import err, load_inputs, load_inputs_and_labels
+
+    require_lava()
+    compiled = backend_for_file(artifact).load(artifact)
+    inputs, carried = load_inputs_and_labels(inputs_path)
+    given = load_inputs(labels_path, key="labels") if labels_path else carried
+    labels = None if given is None else given.numpy().reshape(-1)
+    if inputs.ndim < 2:
+        raise SnnccError("SNN-CLI006", "inputs need a batch axis [T, B, ...]")
+    run = BACKENDS["loihi"].run
+    assert run is not None
+    start = time.perf_counter()
+    with Progress(TextColumn("lava"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), console=err, transient=True,
+                  disable=not show_progress) as bar:
+        task = bar.add_task("run", total=int(inputs.shape[1]))
+        result = run(compiled, inputs, 1, lambda done, total: bar.update(task, completed=done))
+    wall = time.perf_counter() - start
+    preds = result.predictions.tolist()
+    accuracy = None if labels is None else float((result.predictions == labels).mean())
+    summary = {"backend": "lava", "target": compiled.target.name, "samples": len(preds),
+               "predictions": preds, "accuracy": accuracy, "wall_s": wall,
+               "steps_per_sample": int(next(iter(result.spikes[0].values())).shape[0])
+               if result.spikes and result.spikes[0] else 0}
+    if as_json:
+        click.echo(dumps_json(summary, indent=2))
+        return
+    out.print(f"{len(preds)} samples in Lava fixed_pt ({compiled.target.name}), "
+              f"{summary['steps_per_sample']} steps each, {wall:.1f} s")
+    out.print("predictions: " + " ".join(map(str, preds[:32])) + (" ..." if len(preds) > 32 else ""))
+    if accuracy is not None:
+        out.print(f"accuracy: {accuracy:.2%}")

@@ -1,0 +1,74 @@
+"""`snncc compile --target loihi` and `snncc run --backend lava`, end to end.
+
+The oracle is acsim's Lava-timed run of the same artifact (itself compared with
+real Lava layer by layer in tests/test_lava_timed.py): predictions must be equal.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from test_cli import CKPT, SHAPE, snncc
+from test_lava_timed import _ConvNet
+
+import snncc as api
+from snncc.backends.acsim.simulator import run_quantized
+from snncc.backends.registry import get_backend
+from snncc.examples.firing import set_firing_rates
+from snncc.ir.serialize import save_graph
+
+
+def _classifier() -> torch.nn.Module:
+    """The encoded conv net with a host readout: spike counts averaged over time."""
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = _ConvNet()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.body(x).mean(0)
+
+    return Head().eval()
+
+
+def test_compile_for_loihi_and_run_in_lava_predicts_as_acsim(tmp_path: Path) -> None:
+    torch.manual_seed(4)
+    model = _classifier()
+    x = torch.rand(4, 6, 1, 6, 6)
+    set_firing_rates(model, x)
+    graph = api.compile(api.trace(model, x[:, :1])).graph
+    src = tmp_path / "net.snnir"
+    save_graph(graph, src)
+    torch.save(x, tmp_path / "x.pt")
+    torch.save(x[:, :3], tmp_path / "cal.pt")
+    out = tmp_path / "net.loihi"
+    r = snncc("compile", str(src), "--target", "loihi", "--calibration", str(tmp_path / "cal.pt"),
+              "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    before = set(glob.glob("/dev/shm/psm_*"))
+    lava = snncc("run", str(out), "--inputs", str(tmp_path / "x.pt"), "--json")
+    assert lava.returncode == 0, lava.stderr
+    assert set(glob.glob("/dev/shm/psm_*")) - before == set()  # the runtime was stopped
+    got = json.loads(lava.stdout)
+    assert got["backend"] == "lava" and got["samples"] == 6
+    compiled = get_backend("loihi").load(out)
+    want = run_quantized(compiled.program, x, lava_timed=True)
+    assert got["predictions"] == want.predictions.tolist()
+    same_artifact = snncc("run", str(out), "--inputs", str(tmp_path / "x.pt"), "--backend",
+                          "acsim", "--json")
+    assert same_artifact.returncode == 0, same_artifact.stderr
+    assert len(json.loads(same_artifact.stdout)["predictions"]) == 6
+    assert np.isfinite(want.outputs[0]).all()
+
+
+def test_an_op_the_lava_lowering_lacks_is_named_at_compile_time(tmp_path: Path) -> None:
+    r = snncc("compile", str(CKPT / "spikingformer_digits.pt"), *SHAPE, "--target", "loihi",
+              "-o", str(tmp_path / "sf.loihi"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "SNN-LAVA002" in r.stderr and "(matmul)" in r.stderr
+    assert not (tmp_path / "sf.loihi").exists()
