@@ -72,3 +72,47 @@ def test_an_op_the_lava_lowering_lacks_is_named_at_compile_time(tmp_path: Path) 
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "SNN-LAVA002" in r.stderr and "(matmul)" in r.stderr
     assert not (tmp_path / "sf.loihi").exists()
+
+
+def test_build_returns_the_connected_processes_for_a_users_pipeline(tmp_path: Path) -> None:
+    """snncc.backends.lava.build(OUT): the user runs the network with Lava's own calls."""
+    from lava.magma.core.run_conditions import RunSteps
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from snncc.backends.lava import build
+
+    torch.manual_seed(5)
+    model = _classifier()
+    x = torch.rand(4, 2, 1, 6, 6)
+    set_firing_rates(model, x)
+    result = api.compile(model, x[:, :1], target="loihi", calibration=x)
+    assert result.compiled is not None
+    out = tmp_path / "net.loihi"
+    get_backend("loihi").save(result.compiled, out)
+    net = build(out, x[:, 0].numpy())
+    assert set(net.lifs) == {n.name for n in result.compiled.qg.graph if n.opdef.is_neuron}
+    try:
+        net.root.run(condition=RunSteps(num_steps=net.steps), run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+        last = list(net.sinks)[-1]
+        spikes = np.moveaxis(np.asarray(net.sinks[last].data.get()), -1, 0) != 0
+    finally:
+        net.root.stop()
+    want = run_quantized(result.compiled.program, x[:, :1], lava_timed=True).spikes[last][:, 0]
+    assert np.array_equal(spikes, want.reshape(spikes.shape))
+
+
+def test_lava_on_another_python_is_one_clear_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+    from collections import namedtuple
+
+    import pytest
+
+    from snncc.backends.lava import require_lava
+    from snncc.diagnostics import SnnccError
+
+    version = namedtuple("version", "major minor micro releaselevel serial")
+    monkeypatch.setattr(sys, "version_info", version(3, 11, 7, "final", 0))
+    with pytest.raises(SnnccError) as e:
+        require_lava()
+    assert e.value.code == "SNN-LAVA001" and "Python 3.11" in str(e.value)
+    assert "--backend acsim" in (e.value.diagnostic.hint or "")
