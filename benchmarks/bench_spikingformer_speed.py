@@ -35,7 +35,6 @@ from spikingjelly.clock_driven import functional
 import snncc
 from benchmarks import MALLOC_TUNED
 from benchmarks.bench_acsim_model import _profile
-from snncc.backends.acsim.hardware import hardware_layers
 from snncc.backends.acsim.program import Program
 from snncc.backends.acsim.simulator import run_quantized
 from snncc.examples.firing import set_firing_rates
@@ -74,12 +73,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     t_rates = time.perf_counter() - t0
     graph = snncc.compile(model, torch.zeros(4, 1, 3, 32, 32)).graph
     program = Program(quantize(graph, "loihi2", calibration=sample))
-    layers = hardware_layers(program)
     t_build = time.perf_counter() - t0 - t_rates
 
     xn = x.numpy()
-    sim = run_quantized(program, xn, batch_size=args.batch, layers=layers)  # warm-up
-    t_acsim = _best(lambda: run_quantized(program, xn, batch_size=args.batch, layers=layers),
+    sim = run_quantized(program, xn, batch_size=args.batch)  # warm-up
+    t_acsim = _best(lambda: run_quantized(program, xn, batch_size=args.batch),
                     args.repeats)
 
     def run_torch() -> torch.Tensor:
