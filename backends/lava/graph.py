@@ -45,7 +45,8 @@ from snncc.passes.quantize import (
     lead_axes,
 )
 
-SUPPORTED = {"input", "add", *WEIGHT_OPS, *STRUCTURAL_OPS}
+OWN_PROCESS = {"maxpool2d", "matmul"}  # ops run by snncc's own Lava process (processes.py)
+SUPPORTED = {"input", "add", *WEIGHT_OPS, *STRUCTURAL_OPS, *OWN_PROCESS}
 
 
 @dataclass
@@ -60,11 +61,28 @@ class Connection:
 
 
 @dataclass
+class OpProcess:
+    """One of snncc's own Lava processes: computes ``nodes`` (moves, then the op) from the
+    spikes or counts of ``sources`` with acsim's code; ``target``: a LIF it feeds directly
+    (a count into a neuron, shifted into the neuron's units), else None."""
+
+    name: str
+    sources: list[str]
+    nodes: list[str]
+    delayed: bool
+    out_size: int
+    target: str | None = None
+    shift: int | None = None
+    in_delays: tuple[int, int] = (0, 0)  # steps each source waits (paths of different depth)
+
+
+@dataclass
 class LavaPlan:
     """What the Lava network holds, before any process exists (testable without Lava)."""
 
     neurons: list[str]
     connections: list[Connection] = field(default_factory=list)
+    ops: list[OpProcess] = field(default_factory=list)
     encoded: dict[str, str] = field(default_factory=dict)  # LIF -> encoding op it reads
     steps_extra: int = 0  # depth: the run needs T + depth steps
 
@@ -119,7 +137,7 @@ def _terms(program: Program, name: str, after: list[Callable[[np.ndarray], np.nd
     """The weight ops (or the encoding) summed into current ``name``, each with the moves
     from its output to ``name`` (applied in order)."""
     node = program.graph.nodes[name]
-    if node.op in WEIGHT_OPS:
+    if node.op in WEIGHT_OPS or node.op in OWN_PROCESS:
         return [(name, after)]
     if node.op == "add":
         return [t for i in node.inputs for t in _terms(program, i, after)]
@@ -132,7 +150,7 @@ def _terms(program: Program, name: str, after: list[Callable[[np.ndarray], np.nd
 def _source(program: Program, name: str) -> tuple[str, list[Callable[[np.ndarray], np.ndarray]]]:
     """The neuron layer (or input) whose spikes reach ``name`` through moves only."""
     node = program.graph.nodes[name]
-    if node.opdef.is_neuron or node.op == "input":
+    if node.opdef.is_neuron or node.op == "input" or node.op in OWN_PROCESS:
         return name, []
     if node.op in STRUCTURAL_OPS:
         src, moves = _source(program, node.inputs[0])
@@ -154,9 +172,10 @@ def plan(program: Program) -> LavaPlan:
             location=bad[0].location(),
             hint="the Lava lowering runs weight ops, residual sums and LIF neurons so far; "
                  "run the model on acsim (--target acsim) meanwhile")
-    latency, _ = lava_timing(program.qg)
+    latency, delays = lava_timing(program.qg)
     qg = program.qg
     out = LavaPlan([n.name for n in qg.graph if n.opdef.is_neuron],
+                   ops=_own_processes(program, latency, delays),
                    steps_extra=max(latency.values(), default=0))
     for lif in out.neurons:
         node = qg.graph.nodes[lif]
@@ -164,6 +183,14 @@ def plan(program: Program) -> LavaPlan:
         arrive = latency[current]
         for op, moves in _terms(program, current, []):
             op_node = qg.graph.nodes[op]
+            if op_node.op in OWN_PROCESS:  # its output reaches the LIF through moves only
+                if arrive != latency[op]:
+                    raise SnnccError("SNN-LAVA002", f"%{lif}: %{op} would need a delay",
+                                     location=node.location())
+                out.ops.append(OpProcess(f"{op}->{lif}", [op], _chain(program, op, current),
+                                         False, _size(program, current), lif,
+                                         program.neurons[lif].shift))
+                continue
             if qg.categories[op_node.inputs[0]] == Cat.ANALOG:
                 if moves or len(_terms(program, current, [])) != 1:
                     raise SnnccError("SNN-LAVA002", f"%{lif}: the encoded current must reach "
@@ -181,6 +208,40 @@ def plan(program: Program) -> LavaPlan:
             weights = y.reshape(y.shape[0], -1).T.astype(np.int64)
             out.connections.append(Connection(src, lif, weights, cw.weight_exp,
                                               arrive - latency[op]))
+    return out
+
+
+def _size(program: Program, name: str) -> int:
+    return int(np.prod(item_shape(program.graph.nodes[name])))
+
+
+def _chain(program: Program, start: str, end: str) -> list[str]:
+    """The nodes after ``start`` up to ``end`` (moves), in order."""
+    out: list[str] = []
+    name = end
+    while name != start:
+        out.append(name)
+        name = program.graph.nodes[name].inputs[0]
+    return out[::-1]
+
+
+def _own_processes(program: Program, latency: dict[str, int],
+                   delays: dict[str, dict[str, int]]) -> list[OpProcess]:
+    """A process per pooling or product op, fed by the neurons (or processes) whose
+    outputs reach its inputs through moves."""
+    out = []
+    for n in program.graph:
+        if n.op not in OWN_PROCESS or n.name not in _feeds_a_neuron(program):
+            continue
+        sources, nodes = [], []
+        for i in n.inputs:
+            src, _ = _source(program, i)
+            sources.append(src)
+            nodes += [m for m in _chain(program, src, i) if m not in nodes]
+        arrive = max(latency[i] for i in n.inputs)
+        waits = [arrive - latency[i] for i in n.inputs] + [0]
+        out.append(OpProcess(n.name, sources, [*nodes, n.name], latency[n.name] > arrive,
+                             _size(program, n.name), in_delays=(waits[0], waits[1])))
     return out
 
 
@@ -231,6 +292,8 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
 
+    from snncc.backends.lava.procs.snncc_op import SnnccOp
+
     p = plan(program)
     qg = program.qg
     T = sample.shape[0]
@@ -249,21 +312,78 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
     if qg.categories[inp] == Cat.SPIKE:
         spikes_in = Source(data=np.moveaxis(x.reshape(steps, -1).astype(np.int32), 0, -1))
         sources.append(spikes_in)
-    for lif, op in p.encoded.items():  # the host's encoding, injected as current
-        current = encode_on_host(program, op, x)
+    for lif, enc in p.encoded.items():  # the host's encoding, injected as current
+        current = encode_on_host(program, enc, x)
         src = Source(data=np.moveaxis(current.reshape(steps, -1).astype(np.int32), 0, -1))
         src.s_out.connect(lifs[lif].a_in)
         sources.append(src)
+    own: dict[str, Any] = {}
+    for op in p.ops:
+        sizes = [_size(program, src) for src in op.sources] + [1]
+        own[op.name] = SnnccOp(in_sizes=(sizes[0], sizes[1]), out_size=op.out_size,
+                               fn=_op_function(program, op), delayed=op.delayed,
+                               in_delays=op.in_delays)
+
+    def port(name: str) -> Any:
+        return spikes_in.s_out if name == inp else own[name].out if name in own \
+            else lifs[name].s_out
+
+    for op in p.ops:
+        for k, src in enumerate(op.sources):
+            port(src).connect(own[op.name].in0 if k == 0 else own[op.name].in1)
+        if op.target is not None:
+            own[op.name].out.connect(lifs[op.target].a_in)
     for c in p.connections:
         kw: dict[str, Any] = {"weights": c.weights, "weight_exp": int(c.weight_exp)}
         syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
-        (spikes_in.s_out if c.source == inp else lifs[c.source].s_out).connect(syn.s_in)
+        port(c.source).connect(syn.s_in)
         syn.a_out.connect(lifs[c.target].a_in)
     sinks = {}
     for name, lif in lifs.items():
         sinks[name] = Sink(shape=lif.s_out.shape, buffer=steps)
         lif.s_out.connect(sinks[name].a_in)
     return LavaNetwork(steps, sources, lifs, sinks)
+
+
+def _op_function(program: Program, op: OpProcess) -> Callable[[list[np.ndarray]], np.ndarray]:
+    """What one of snncc's own processes computes per step: its sources' flat vectors as
+    acsim's arrays ([1 step, 1 sample, *item]), acsim's own evaluation of its nodes, and,
+    into a neuron reading counts, the neuron's input shift (Lava's LIF has none)."""
+    import copy
+
+    from snncc.backends.acsim.simulator import _evaluate, _Run
+
+    timed = copy.copy(program)
+    timed.schedule = {}
+    qg = program.qg
+
+    def fn(xs: list[np.ndarray]) -> np.ndarray:
+        run = _Run(steps=1)
+        for src, flat in zip(op.sources, xs):
+            node = qg.graph.nodes[src]
+            value = np.asarray(flat).reshape(1, 1, *item_shape(node))
+            run.values[src] = value != 0 if qg.categories[src] == Cat.SPIKE else value
+        for name in op.nodes:
+            node = qg.graph.nodes[name]
+            run.values[name] = (_product_in_child(qg, node, run) if node.op == "matmul"
+                                else _evaluate(timed, node, run))
+        result = np.asarray(run.values[op.nodes[-1] if op.nodes else op.sources[0]], np.int32)
+        if op.shift is not None:
+            result = np.left_shift(result, op.shift)
+        return result.reshape(-1)
+
+    return fn
+
+
+def _product_in_child(qg: Any, node: Node, run: Any) -> np.ndarray:
+    """A spike product in a Lava worker: acsim's products run numba's parallel kernels,
+    which GNU OpenMP refuses in a forked process, so the worker computes the same
+    integers (AND-count, select-sum) as an integer matmul of 0/1 spikes."""
+    a, b = (np.asarray(run.values[i]) for i in node.inputs)
+    ca, cb = (qg.categories[i] for i in node.inputs)
+    a = (a != 0) if ca == Cat.SPIKE else a
+    b = (b != 0) if cb == Cat.SPIKE else b
+    return np.matmul(a.astype(np.int64), b.astype(np.int64)).astype(np.int32)
 
 
 def encode_on_host(program: Program, op: str, x: np.ndarray) -> np.ndarray:
