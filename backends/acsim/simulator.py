@@ -480,7 +480,9 @@ def _evaluate_delayed(program: Program, node: Node, run: _Run,
             if r is not None:
                 run.received[i] = r
     arrive = max((run.latency[i] for i in node.inputs), default=0)
-    if run.latency[node.name] > arrive:  # a synapse layer: last step's sums
+    if run.latency[node.name] > arrive and node.type.layout == Layout.TIME:
+        # a synapse layer: last step's sums (a value computed once, after the run, has
+        # no steps to be late by)
         out = _later(out, 1)
         if node.name in run.received:
             run.received[node.name] = _later(run.received[node.name], 1)

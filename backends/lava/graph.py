@@ -45,7 +45,7 @@ from snncc.passes.quantize import (
     lead_axes,
 )
 
-OWN_PROCESS = {"maxpool2d", "matmul"}  # ops run by snncc's own Lava process (processes.py)
+OWN_PROCESS = {"maxpool2d", "matmul", "time_mask"}  # run by snncc's own process (procs/)
 SUPPORTED = {"input", "add", *WEIGHT_OPS, *STRUCTURAL_OPS, *OWN_PROCESS}
 
 
@@ -58,6 +58,7 @@ class Connection:
     weights: np.ndarray  # int, [target neurons, source neurons] (flat C order)
     weight_exp: int
     delay: int  # steps beyond the synapse's own one (DelayDense)
+    graded: bool = False  # fed counts: graded spikes (Dense with num_message_bits)
 
 
 @dataclass
@@ -87,6 +88,12 @@ class LavaPlan:
     steps_extra: int = 0  # depth: the run needs T + depth steps
 
 
+def _own(program: Program, node: Node) -> bool:
+    """Ops snncc's own process computes: pooling, products, and sums of spikes (counts)."""
+    return node.op in OWN_PROCESS or node.op == "add" and \
+        program.qg.categories[node.name] == Cat.COUNT
+
+
 def _feeds_a_neuron(program: Program) -> set[str]:
     """Nodes on some path into a neuron's input: what the Lava network must compute. The
     rest (the readout after the last neurons) is computed from Lava's spikes."""
@@ -111,9 +118,8 @@ def _unsupported(program: Program) -> list[Node]:
         if n.opdef.is_neuron or n.name not in need \
                 or qg.categories[n.name] == Cat.HOST:
             continue
-        if n.op not in SUPPORTED or n.op == "add" and qg.categories[n.name] != Cat.CURRENT:
-            bad.append(n)
-        elif n.op in WEIGHT_OPS and qg.weights.get(n.name) is not None and qg.weights[n.name].graded:
+        if n.op not in SUPPORTED or n.op == "add" and qg.categories[n.name] not in (Cat.CURRENT,
+                                                                                     Cat.COUNT):
             bad.append(n)
     return bad
 
@@ -137,7 +143,7 @@ def _terms(program: Program, name: str, after: list[Callable[[np.ndarray], np.nd
     """The weight ops (or the encoding) summed into current ``name``, each with the moves
     from its output to ``name`` (applied in order)."""
     node = program.graph.nodes[name]
-    if node.op in WEIGHT_OPS or node.op in OWN_PROCESS:
+    if node.op in WEIGHT_OPS or _own(program, node):
         return [(name, after)]
     if node.op == "add":
         return [t for i in node.inputs for t in _terms(program, i, after)]
@@ -150,7 +156,7 @@ def _terms(program: Program, name: str, after: list[Callable[[np.ndarray], np.nd
 def _source(program: Program, name: str) -> tuple[str, list[Callable[[np.ndarray], np.ndarray]]]:
     """The neuron layer (or input) whose spikes reach ``name`` through moves only."""
     node = program.graph.nodes[name]
-    if node.opdef.is_neuron or node.op == "input" or node.op in OWN_PROCESS:
+    if node.opdef.is_neuron or node.op == "input" or _own(program, node):
         return name, []
     if node.op in STRUCTURAL_OPS:
         src, moves = _source(program, node.inputs[0])
@@ -183,7 +189,7 @@ def plan(program: Program) -> LavaPlan:
         arrive = latency[current]
         for op, moves in _terms(program, current, []):
             op_node = qg.graph.nodes[op]
-            if op_node.op in OWN_PROCESS:  # its output reaches the LIF through moves only
+            if _own(program, op_node):  # its output reaches the LIF through moves only
                 if arrive != latency[op]:
                     raise SnnccError("SNN-LAVA002", f"%{lif}: %{op} would need a delay",
                                      location=node.location())
@@ -207,7 +213,7 @@ def plan(program: Program) -> LavaPlan:
                 y = f(y)
             weights = y.reshape(y.shape[0], -1).T.astype(np.int64)
             out.connections.append(Connection(src, lif, weights, cw.weight_exp,
-                                              arrive - latency[op]))
+                                              arrive - latency[op], cw.graded))
     return out
 
 
@@ -231,7 +237,7 @@ def _own_processes(program: Program, latency: dict[str, int],
     outputs reach its inputs through moves."""
     out = []
     for n in program.graph:
-        if n.op not in OWN_PROCESS or n.name not in _feeds_a_neuron(program):
+        if not _own(program, n) or n.name not in _feeds_a_neuron(program):
             continue
         sources, nodes = [], []
         for i in n.inputs:
@@ -334,7 +340,8 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
         if op.target is not None:
             own[op.name].out.connect(lifs[op.target].a_in)
     for c in p.connections:
-        kw: dict[str, Any] = {"weights": c.weights, "weight_exp": int(c.weight_exp)}
+        kw: dict[str, Any] = {"weights": c.weights, "weight_exp": int(c.weight_exp),
+                              "num_message_bits": 24 if c.graded else 0}
         syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
         port(c.source).connect(syn.s_in)
         syn.a_out.connect(lifs[c.target].a_in)
@@ -345,7 +352,7 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
     return LavaNetwork(steps, sources, lifs, sinks)
 
 
-def _op_function(program: Program, op: OpProcess) -> Callable[[list[np.ndarray]], np.ndarray]:
+def _op_function(program: Program, op: OpProcess) -> Callable[[list[np.ndarray], int], np.ndarray]:
     """What one of snncc's own processes computes per step: its sources' flat vectors as
     acsim's arrays ([1 step, 1 sample, *item]), acsim's own evaluation of its nodes, and,
     into a neuron reading counts, the neuron's input shift (Lava's LIF has none)."""
@@ -356,8 +363,9 @@ def _op_function(program: Program, op: OpProcess) -> Callable[[list[np.ndarray]]
     timed = copy.copy(program)
     timed.schedule = {}
     qg = program.qg
+    latency, _ = lava_timing(qg)
 
-    def fn(xs: list[np.ndarray]) -> np.ndarray:
+    def fn(xs: list[np.ndarray], t: int) -> np.ndarray:
         run = _Run(steps=1)
         for src, flat in zip(op.sources, xs):
             node = qg.graph.nodes[src]
@@ -365,6 +373,13 @@ def _op_function(program: Program, op: OpProcess) -> Callable[[list[np.ndarray]]
             run.values[src] = value != 0 if qg.categories[src] == Cat.SPIKE else value
         for name in op.nodes:
             node = qg.graph.nodes[name]
+            if node.op == "time_mask":  # step t of Lava's clock is the model's t - latency
+                mask = node.attrs.mask  # type: ignore[attr-defined]
+                k = t - latency[name]
+                keep = 0 <= k < len(mask) and bool(mask[k])
+                x = run.values[node.inputs[0]]
+                run.values[name] = x if keep else np.zeros_like(x)
+                continue
             run.values[name] = (_product_in_child(qg, node, run) if node.op == "matmul"
                                 else _evaluate(timed, node, run))
         result = np.asarray(run.values[op.nodes[-1] if op.nodes else op.sources[0]], np.int32)

@@ -29,11 +29,11 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-Fn = Callable[[list[np.ndarray]], np.ndarray]
+Fn = Callable[[list[np.ndarray], int], np.ndarray]  # (flat inputs, step from 0) -> output
 
 
 class SnnccOp(AbstractProcess):
-    """``out = fn([in0, in1])`` per step, on flat int32 vectors (a one-input op leaves
+    """``out = fn([in0, in1], t)`` per step ``t``, on flat int32 vectors (a one-input op leaves
     ``in1`` unconnected, and Lava receives zeros there)."""
 
     def __init__(self, *, in_sizes: tuple[int, int], out_size: int, fn: Fn, delayed: bool,
@@ -70,7 +70,7 @@ class PySnnccOpModel(PyLoihiProcessModel):
             if fifo:
                 fifo.append(xs[k])
                 xs[k] = fifo.popleft()
-        result = np.asarray(self.fn(xs), dtype=np.int32).reshape(-1)
+        result = np.asarray(self.fn(xs, self.time_step - 1), dtype=np.int32).reshape(-1)
         if self.delayed:
             self.buffer = result
         else:
