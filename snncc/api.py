@@ -1,7 +1,7 @@
 """The Python API: typed results, never printing.
 
     graph = snncc.trace(model, torch.zeros(T, B, C, H, W))
-    graph = snncc.load("model.pt", input_shape=(T, B, C, H, W))   # or a .snnir file
+    graph = snncc.load("model.pt", input_shape=(T, B, C, H, W))   # or a .snnir or .nir file
     report = snncc.check_spike_only(graph)
     result = snncc.compile(model, example_input, target="ir")
 """
@@ -44,6 +44,7 @@ def load(
     trust: bool = False,
     allow: str | Sequence[str] = (),
     arch: str | None = None,
+    dt: float | None = None,
 ) -> Graph:
     """A graph from a file, whatever its kind (a ``.snnir`` graph, a PyTorch model file;
     see ``snncc.frontends.registry``); the same way in as the CLI's.
@@ -54,7 +55,9 @@ def load(
     file carries. ``time_steps`` runs a single-step model, whose example input has no time
     axis ([B, C, H, W]), for that many steps; ``input_kind="spikes"`` says the input is
     already binary (event-camera frames), so the first weight op is an accumulate. Raises
-    SnnccError for an unreadable or unknown file or options that do not fit it."""
+    SnnccError for an unreadable or unknown file or options that do not fit it. A NIR file
+    (``.nir``) stores no time step: ``dt`` is the step its neurons are integrated with
+    (default: the file's ``metadata["dt"]``, else 1e-4; see ``frontends/nir/discretize.py``)."""
     request = LoadRequest(
         example_input=example_input,
         input_shape=None if input_shape is None else tuple(input_shape),
@@ -63,6 +66,7 @@ def load(
         trust=trust,
         allow=(allow,) if isinstance(allow, str) else tuple(allow),
         arch=arch,
+        dt=dt,
     )
     return load_path(path, request).graph
 

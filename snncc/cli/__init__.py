@@ -81,6 +81,7 @@ class ModelSource:
     trust: bool = False
     allow: tuple[str, ...] = ()
     arch: str | None = None
+    dt: float | None = None
 
 
 def model_options(fn: F) -> F:
@@ -99,14 +100,18 @@ def model_options(fn: F) -> F:
         click.option("--trust", is_flag=True, help="allow the model file to run arbitrary code"),
         click.option("--allow", multiple=True, help="module prefix whose classes a model file may use"),
         click.option("--arch", help="module:factory that builds the model for a state_dict file"),
+        click.option("--dt", type=float, help="a NIR file's time step: its neurons are "
+                     "integrated with forward Euler at dt (default: the file's metadata, "
+                     "else 1e-4)"),
         click.option("--print-ir-after", "print_ir_after", multiple=True,
                      help="print the IR after this pass (or 'all')"),
     ]
 
     @functools.wraps(fn)
     def wrapper(*, model: str, input_shape: str | None, input_kind: str, time_steps: int | None,
-                trust: bool, allow: tuple[str, ...], arch: str | None, **kwargs: Any) -> Any:
-        source = ModelSource(model, input_shape, input_kind, time_steps, trust, allow, arch)
+                trust: bool, allow: tuple[str, ...], arch: str | None, dt: float | None,
+                **kwargs: Any) -> Any:
+        source = ModelSource(model, input_shape, input_kind, time_steps, trust, allow, arch, dt)
         return fn(source, **kwargs)
 
     for o in reversed(opts):
@@ -124,7 +129,8 @@ def load_graph_from(source: ModelSource,
     shape = parse_shape(source.input_shape)  # a bad --input-shape is an error even with inputs
     request = LoadRequest(example_input=inputs, input_shape=None if inputs is not None else shape,
                           time_steps=source.time_steps, input_kind=source.input_kind,
-                          trust=source.trust, allow=source.allow, arch=source.arch)
+                          trust=source.trust, allow=source.allow, arch=source.arch,
+                          dt=source.dt)
     loaded = load_path(source.path, request)
     return loaded.graph, loaded.example_input
 
