@@ -18,6 +18,8 @@ step snnTorch and SpikingJelly export with). With ``k = dt / tau``:
 - ``CubaLIF``/``CubaLI``: the synaptic current first, ``I <- I + k_syn (w_in S - I)``
   (``leaky_integrator(decay = 1 - k_syn)`` after the gain ``k_syn w_in``), then the
   membrane as ``LIF``/``LI`` reading the *updated* current, as snnTorch's ``Synaptic``.
+- ``tau = inf`` (snnTorch's ``beta = 1``, with ``r = tau / dt = inf``): no leak and gain 1,
+  an ``if`` neuron (or a plain integrator).
 - ``Threshold``: ``lif(tau=1, decay_input=False)``, which keeps no charge: ``x > theta``.
 - ``Delay``: ``delay(steps = delay / dt)``, which must be a whole number of steps.
 
@@ -56,7 +58,7 @@ class Step:
     role: str  # gain, offset, synapse, membrane: the suffix of the IR node's name
 
 
-def uniform(node: Any, name: str, field: str) -> float:
+def uniform(node: Any, name: str, field: str, *, finite: bool = True) -> float:
     """The one value of a NIR parameter array; SNN-NIR006 if its entries differ."""
     arr = np.asarray(getattr(node, field), dtype=np.float64)
     if arr.size == 0:
@@ -70,7 +72,7 @@ def uniform(node: Any, name: str, field: str) -> float:
             "one value per layer", location=Location(node=name),
             hint="export the layer with one value for every neuron, or split it into layers "
                  "that each share one")
-    if not np.isfinite(first):
+    if np.isnan(first) or (finite and not np.isfinite(first)):
         raise SnnccError("SNN-NIR003", f"NIR node '{name}' has a non-finite {field}",
                          location=Location(node=name))
     return first
@@ -116,6 +118,14 @@ def _firing(node: Any, name: str) -> dict[str, Any]:
 
 
 def _membrane(node: Any, name: str, dt: float, tau_field: str, spiking: bool) -> list[Step]:
+    tau = uniform(node, name, tau_field, finite=False)
+    if tau == np.inf:  # no leak: snnTorch's beta = 1 writes tau = dt / 0 and r = tau / dt
+        if uniform(node, name, "r", finite=False) != np.inf:
+            raise SnnccError("SNN-NIR006", f"NIR node '{name}' has {tau_field} = inf and a "
+                             "finite r: its input gain r dt / tau is 0", location=Location(node=name))
+        if not spiking:
+            return [Step("leaky_integrator", LeakyIntegratorAttrs(decay=1.0), "membrane")]
+        return [Step("if", NeuronAttrs(**_firing(node, name)), "membrane")]
     k = dt / _positive(node, name, tau_field)
     r = uniform(node, name, "r")
     v_leak = uniform(node, name, "v_leak")
