@@ -24,17 +24,19 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Backend:
-    """One compilation target: ``compile(graph, hardware, calibration)`` -> artifact;
-    ``save(artifact, path)``; ``load(path)`` -> artifact; ``run(artifact, inputs,
-    batch_size, progress)`` -> a run result (None where the target only stores)."""
+    """One compilation target: ``compile(graph, hardware, calibration, **options)`` ->
+    artifact; ``save(artifact, path)``; ``load(path)`` -> artifact; ``run(artifact, inputs,
+    batch_size, progress)`` -> a run result (None where the target only stores).
+    ``options`` names the keyword options its compile takes (NIR's ``partial``)."""
 
     name: str
     suffix: str
     description: str
-    compile: Callable[[Graph, str | Target, torch.Tensor | None], Any]
+    compile: Callable[..., Any]
     save: Callable[[Any, str | Path], None]
     load: Callable[[str | Path], Any]
     run: Callable[[Any, torch.Tensor, int, Progress | None], Any] | None = None
+    options: tuple[str, ...] = ()
 
 
 def _ir_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None) -> Graph:
@@ -81,10 +83,31 @@ def _acsim_run(compiled: Any, inputs: torch.Tensor, batch_size: int,
     return run_quantized(compiled.program, inputs, batch_size=batch_size, progress=progress)
 
 
+def _nir_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None,
+                 *, partial: bool = False) -> Any:
+    from snncc.backends.nir import to_nir
+
+    return to_nir(graph, partial=partial)
+
+
+def _nir_save(export: Any, path: str | Path) -> None:
+    from snncc.backends.nir import save_nir
+
+    save_nir(export, path)
+
+
+def _nir_load(path: str | Path) -> Any:
+    from snncc.backends.nir import load_nir_file
+
+    return load_nir_file(path)
+
+
 BACKENDS: dict[str, Backend] = {
     "ir": Backend("ir", ".snnir", "the canonical checked graph", _ir_compile, _ir_save, _ir_load),
     "acsim": Backend("acsim", ".acsim", "quantized, lowered and mapped; runs on acsim",
                      _acsim_compile, _acsim_save, _acsim_load, _acsim_run),
+    "nir": Backend("nir", ".nir", "a NIR graph for other neuromorphic tools (ops NIR expresses)",
+                   _nir_compile, _nir_save, _nir_load, options=("partial",)),
 }
 
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from frontends.nir.convert import to_graph
-from frontends.nir.discretize import DEFAULT_DT
-from frontends.nir.reader import read_nir
 from snncc.diagnostics import SnnccError
+from snncc.frontends.nir.convert import to_graph
+from snncc.frontends.nir.discretize import DEFAULT_DT
+from snncc.frontends.nir.reader import read_nir
 from snncc.ir.graph import Graph
 
 DEFAULT_TIME_STEPS = 4

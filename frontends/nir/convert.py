@@ -23,8 +23,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from frontends.nir.discretize import NEURON_TYPES, neuron_steps, uniform
 from snncc.diagnostics import Location, SnnccError
+from snncc.frontends.nir.discretize import NEURON_TYPES, neuron_steps, uniform
 from snncc.ir.graph import Graph, Origin
 from snncc.ir.ops.elementwise import ScalarAttrs
 from snncc.ir.ops.io import InputAttrs

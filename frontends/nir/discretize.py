@@ -23,6 +23,12 @@ step snnTorch and SpikingJelly export with). With ``k = dt / tau``:
 - ``Threshold``: ``lif(tau=1, decay_input=False)``, which keeps no charge: ``x > theta``.
 - ``Delay``: ``delay(steps = delay / dt)``, which must be a whole number of steps.
 
+snncc's exporter writes what NIR's equations leave open in each node's metadata, and
+this rule reads it back where it agrees with the parameters: ``decay_input`` (the
+membrane as ``v + (x - v) k`` with ``x = r I``, SpikingJelly's form), ``tau_steps``
+and ``decay`` (the exact step counts), ``plif_w`` (a parametric LIF's weight). So a
+round trip through NIR computes bit for bit what the graph did.
+
 The reset is NIR's (to ``v_reset``) unless the node's ``metadata["reset_mode"]`` is
 ``"subtract"`` (snncc writes that for a soft-reset neuron); the comparison is NIR's
 ``>`` unless ``metadata["fire"]`` is ``">="`` (snncc writes that for SpikingJelly's).
@@ -34,6 +40,7 @@ silent average.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +49,7 @@ import numpy as np
 from snncc.diagnostics import Location, SnnccError
 from snncc.ir.op import Attrs
 from snncc.ir.ops.elementwise import ScalarAttrs
-from snncc.ir.ops.neurons import LIFAttrs, NeuronAttrs
+from snncc.ir.ops.neurons import LIFAttrs, NeuronAttrs, PLIFAttrs
 from snncc.ir.ops.synapses import DelayAttrs, LeakyIntegratorAttrs
 
 DEFAULT_DT = 1e-4
@@ -130,12 +137,41 @@ def _membrane(node: Any, name: str, dt: float, tau_field: str, spiking: bool) ->
     r = uniform(node, name, "r")
     v_leak = uniform(node, name, "v_leak")
     if not spiking:
+        decay = _refined(node, "decay", 1.0 - k)
         return [*_gain(k * r), *_offset(k * v_leak),
-                Step("leaky_integrator", LeakyIntegratorAttrs(decay=1.0 - k), "membrane")]
+                Step("leaky_integrator", LeakyIntegratorAttrs(decay=decay), "membrane")]
     fire = _firing(node, name)
     rest = fire["v_reset"] if fire["v_reset"] is not None else 0.0
-    return [*_gain(k * r), *_offset(k * (v_leak - rest)),
-            Step("lif", LIFAttrs(tau=1.0 / k, decay_input=False, **fire), "membrane")]
+    tau_steps = _refined(node, "tau_steps", 1.0 / k)
+    w = _meta_number(node, "plif_w")
+    plif = w is not None and math.isclose(1.0 / (1.0 + math.exp(-w)), k, rel_tol=1e-6)
+    if _meta_number(node, "decay_input") == 1.0:  # v + (x - (v - v_reset)) k, x = r I + ...
+        membrane = (Step("plif", PLIFAttrs(w=w, decay_input=True, **fire), "membrane")
+                    if plif and w is not None else
+                    Step("lif", LIFAttrs(tau=tau_steps, decay_input=True, **fire), "membrane"))
+        return [*_gain(r), *_offset(v_leak - rest), membrane]
+    membrane = (Step("plif", PLIFAttrs(w=w, decay_input=False, **fire), "membrane")
+                if plif and w is not None else
+                Step("lif", LIFAttrs(tau=tau_steps, decay_input=False, **fire), "membrane"))
+    return [*_gain(k * r), *_offset(k * (v_leak - rest)), membrane]
+
+
+def _meta_number(node: Any, key: str) -> float | None:
+    v = _meta(node).get(key)
+    if v is None:
+        return None
+    try:
+        x = float(np.asarray(v, dtype=np.float64).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _refined(node: Any, key: str, derived: float) -> float:
+    """``derived`` (from the NIR parameters), or the exact value snncc's exporter wrote in
+    the metadata where the two agree (dt / (tau dt) rounds; a stale hint is ignored)."""
+    hint = _meta_number(node, key)
+    return hint if hint is not None and math.isclose(hint, derived, rel_tol=1e-9) else derived
 
 
 def _synapse(node: Any, name: str, dt: float) -> list[Step]:

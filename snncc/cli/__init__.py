@@ -258,13 +258,17 @@ def check_cmd(source: ModelSource, print_ir_after: tuple[str, ...], as_json: boo
 @click.option("-o", "--output", help="output file (default: MODEL with the target's suffix)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 @click.option("--no-prune", is_flag=True, help="keep the work of masked time steps")
+@click.option("--partial", is_flag=True,
+              help="nir: export the largest prefix NIR can express and say where it stopped")
 @guarded
 def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: str, hardware: str,
                 calibration_path: str | None, output: str | None, as_json: bool,
-                no_prune: bool) -> None:
+                no_prune: bool, partial: bool) -> None:
     """Compile MODEL to the target (ir: a canonical, checked .snnir graph; acsim: a
     quantized, core-mapped artifact for `snncc run` and `snncc report`)."""
     from snncc.api import compile as compile_model
+    from snncc.backends.acsim.artifact import CompiledModel
+    from snncc.backends.nir.export import NirExport
 
     backend = get_backend(target)
     dest = Path(output or Path(source.path).with_suffix(backend.suffix))
@@ -274,7 +278,8 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
     calibration = load_inputs(calibration_path) if calibration_path else None
     graph, _ = load_graph_from(source)
     result = compile_model(graph, target=target, hardware=hardware, calibration=calibration,
-                           prune=not no_prune, print_ir_after=print_ir_after, printer=err.print)
+                           prune=not no_prune, print_ir_after=print_ir_after, printer=err.print,
+                           options={"partial": True} if partial else None)
     backend.save(result.compiled if result.compiled is not None else result.graph, dest)
     summary: dict[str, Any] = {
         "output": str(dest),
@@ -298,10 +303,15 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
             "neuron_updates_after": ts["neuron_updates_after"],
             "kept": ts["kept"],
         }
-    if result.compiled is not None:
-        summary["quantization"] = result.compiled.qg.report_json()
-        summary["mapping"] = {"cores": len(result.compiled.mapping.cores),
-                              "hardware": result.compiled.target.name}
+    exported = result.compiled if isinstance(result.compiled, NirExport) else None
+    compiled = result.compiled if isinstance(result.compiled, CompiledModel) else None
+    if compiled is not None:
+        summary["quantization"] = compiled.qg.report_json()
+        summary["mapping"] = {"cores": len(compiled.mapping.cores),
+                              "hardware": compiled.target.name}
+    if exported is not None:
+        summary["nir"] = {"nodes": len(exported.graph.nodes), "dt": exported.dt,
+                          "stopped_at": exported.stopped_at}
     if as_json:
         click.echo(dumps_json(summary, indent=2))
         return
@@ -315,10 +325,14 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
                   f"scheduled ACs {ts['synaptic_ops_before']:,} -> {ts['synaptic_ops_after']:,}, "
                   f"neuron updates {ts['neuron_updates_before']:,} -> "
                   f"{ts['neuron_updates_after']:,}")
-    if result.compiled is not None:
+    if exported is not None:
+        out.print(f"NIR: {len(exported.graph.nodes)} nodes, dt={exported.dt:g}"
+                  + (f"; --partial stopped before {', '.join('%' + n for n in exported.stopped_at)}"
+                     if exported.stopped_at else ""))
+    if compiled is not None:
         from snncc.cli.acsim_render import render_quantization
 
-        render_quantization(result.compiled, out, calibrated=calibration is not None)
+        render_quantization(compiled, out, calibrated=calibration is not None)
 
 
 def artifact_options(fn: F) -> F:
