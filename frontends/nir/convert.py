@@ -186,6 +186,11 @@ class Converter:
         bias = getattr(node, "bias", None)
         if bias is not None and kind != "Linear":
             params["bias"] = np.broadcast_to(np.asarray(bias, np.float32), (w.shape[0],)).copy()
+        bad = [k for k, v in params.items() if not np.all(np.isfinite(v))]
+        if bad:
+            raise _err("SNN-NIR003", f"NIR node '{name}' ({kind}) has non-finite "
+                       f"{' and '.join(bad)} values", name,
+                       hint="the file may be damaged; export the model again")
         if kind in ("Affine", "Linear"):
             return self.add(name, "linear", x, None, params)
         n = 1 if kind == "Conv1d" else 2
