@@ -102,12 +102,32 @@ def _nir_load(path: str | Path) -> Any:
     return load_nir_file(path)
 
 
+def _onnx_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None) -> Any:
+    from snncc.backends.onnx import to_onnx
+
+    return to_onnx(graph)
+
+
+def _onnx_save(model: Any, path: str | Path) -> None:
+    from snncc.backends.onnx import save_onnx
+
+    save_onnx(model, path)
+
+
+def _onnx_load(path: str | Path) -> Any:
+    from snncc.backends.onnx import load_onnx_file
+
+    return load_onnx_file(path)
+
+
 BACKENDS: dict[str, Backend] = {
     "ir": Backend("ir", ".snnir", "the canonical checked graph", _ir_compile, _ir_save, _ir_load),
     "acsim": Backend("acsim", ".acsim", "quantized, lowered and mapped; runs on acsim",
                      _acsim_compile, _acsim_save, _acsim_load, _acsim_run),
     "nir": Backend("nir", ".nir", "a NIR graph for other neuromorphic tools (ops NIR expresses)",
                    _nir_compile, _nir_save, _nir_load, options=("partial",)),
+    "onnx": Backend("onnx", ".onnx", "an ONNX model (standard ops, ai.snncc neurons) for Netron",
+                    _onnx_compile, _onnx_save, _onnx_load),
 }
 
 

@@ -306,3 +306,25 @@ def _load_nir(path: Path, request: LoadRequest) -> Loaded:
     graph = load_nir(path, dt=request.dt, time_steps=request.time_steps, input_shape=shape,
                      spikes=request.input_kind == "spikes")
     return Loaded(graph, "nir", request.example_input)
+
+
+@register_frontend("onnx", suffixes=(".onnx",))
+def _load_onnx(path: Path, request: LoadRequest) -> Loaded:
+    from snncc.frontends.onnx import load_onnx
+
+    if request.arch is not None or request.time_steps is not None:
+        raise _bad_option(f"{path} is an ONNX graph of fixed shape; --arch and --time-steps "
+                          "do not apply", "leave them out")
+    if not path.is_file():
+        raise SnnccError("SNN-LOAD001", f"no such model file: {path}",
+                         location=Location(file=str(path)),
+                         hint="check the path (it is relative to the current directory)")
+    graph = load_onnx(path, spikes=True if request.input_kind == "spikes" else None)
+    given = (tuple(request.example_input.shape) if request.example_input is not None
+             else request.input_shape)
+    compiled = graph.nodes[graph.inputs[0]].type.shape
+    if given is not None and tuple(given) != compiled:
+        raise SnnccError("SNN-CLI004", f"inputs have shape {tuple(given)} but {path} "
+                         f"was exported for {compiled}", location=Location(file=str(path)),
+                         hint="give inputs of the exported shape, or export it again")
+    return Loaded(graph, "onnx", request.example_input)
