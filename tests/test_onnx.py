@@ -173,3 +173,25 @@ def test_structural_ops_round_trip(tmp_path: Path) -> None:
     save_onnx(model, tmp_path / "s.onnx")
     back = snncc.load(tmp_path / "s.onnx")
     assert torch.equal(run(back, [x])[0][0], run(graph, [x])[0][0])
+
+
+def test_encoding_conv_and_bn_run_in_onnxruntime(tmp_path: Path) -> None:
+    """The traced (unfolded) Spikingformer exports its encoding conv and BN as standard
+    ops; cut out (onnx.utils.extract_model), they run in onnxruntime with the IR
+    interpreter's values."""
+    ort = pytest.importorskip("onnxruntime")
+    graph = snncc.load(CKPT / "spikingformer_digits.pt", input_shape=(4, 1, 1, 8, 8))
+    path = tmp_path / "raw.onnx"
+    save_onnx(to_onnx(graph), path)
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    bn = next(n.name for n in graph if n.op == "batchnorm")
+    onnx.utils.extract_model(str(path), str(tmp_path / "enc.onnx"), [graph.inputs[0]], [bn])
+    enc = onnx.load(str(tmp_path / "enc.onnx"))
+    assert {n.op_type for n in enc.graph.node} == {"Reshape", "Conv", "BatchNormalization"}
+    x = torch.rand(4, 1, 1, 8, 8)
+    _, values = run(graph, [x], record=True)
+    session = ort.InferenceSession(str(tmp_path / "enc.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {graph.inputs[0]: x.numpy()})[0]
+    np.testing.assert_allclose(got, values[bn].numpy(), rtol=1e-5, atol=1e-5)
+    back = snncc.load(path)  # and the whole unfolded graph reads back
+    assert torch.equal(run(back, [x])[0][0], run(graph, [x])[0][0])

@@ -29,6 +29,7 @@ from snncc.ir.ops.structure import DimAttrs, PermuteAttrs, RepeatAttrs, Transpos
 from snncc.ir.ops.weights import ConvAttrs
 
 OPSET = 17
+IR_VERSION = 8  # what opset 17 needs; onnx 1.23 would write 14, which onnxruntime 1.23 refuses
 
 
 class Builder:
@@ -216,7 +217,8 @@ def to_onnx(graph: Graph) -> Any:
     opsets = [helper.make_opsetid("", OPSET)]
     if b.custom:
         opsets.append(helper.make_opsetid(DOMAIN, VERSION))
-    model = helper.make_model(g, opset_imports=opsets, producer_name="snncc")
+    model = helper.make_model(g, opset_imports=opsets, producer_name="snncc",
+                              ir_version=IR_VERSION)
     first = graph.nodes[graph.inputs[0]]
     helper.set_model_props(model, {
         "producer": "snncc", "time_steps": str(graph.time_steps),
