@@ -281,11 +281,47 @@ def test_recurrent_edge_is_named(tmp_path: Path) -> None:
     assert msg.startswith("SNN-NIR005") and "lif" in msg and "rec" in msg
 
 
-def test_per_neuron_thresholds_that_differ(tmp_path: Path) -> None:
-    lif = nir.LIF(tau=np.full(2, 1e-3), r=np.full(2, 10.0), v_leak=np.zeros(2),
+def test_per_neuron_thresholds_and_gains_fold_into_the_weights(tmp_path: Path) -> None:
+    """frontends/nir/fold.py: v > theta_i with gain r_i is u > theta_0 with the input row
+    scaled by (r_i / theta_i) / (r_0 / theta_0)."""
+    dt, tau = 1e-3, 4e-3
+    theta = np.array([0.5, 1.0, 2.0, 0.8], np.float32)
+    r = np.array([4.0, 4.0, 8.0, 2.0])
+    w, b = _f32(4, 3), _f32(4, scale=0.2)
+    lif = nir.LIF(tau=np.full(4, tau), r=r, v_leak=np.zeros(4), v_threshold=theta)
+    path = _write(tmp_path, _chain(nir.Affine(weight=w, bias=b), lif, n_in=3))
+    x = np.abs(_f32(40, B, 3)) * 2
+    graph = snncc.load(path, input_shape=x.shape, dt=dt)
+    assert graph.nodes["n1"].attrs.v_threshold == pytest.approx(0.5)
+    got = run(graph, [torch.from_numpy(x)])[0][0].numpy()
+    cur = (np.einsum("tbi,oi->tbo", x, w) + b).astype(np.float64) * (dt / tau) * r
+    v = np.zeros((B, 4))
+    want = []
+    for t in range(x.shape[0]):
+        v = v * (1 - dt / tau) + cur[t]
+        s = v > theta
+        v = np.where(s, 0.0, v)
+        want.append(s)
+    want_arr = np.stack(want).astype(np.float32)
+    assert want_arr.sum() > 20 and (got != want_arr).mean() < 0.01
+
+
+def test_per_neuron_values_that_cannot_fold(tmp_path: Path) -> None:
+    lif = nir.LIF(tau=np.full(2, 1e-3), r=np.full(2, 10.0), v_leak=np.array([0.1, 0.1]),
                   v_threshold=np.array([1.0, 2.0]))
     msg = _code(_write(tmp_path, _chain(nir.Linear(weight=_f32(2, 2)), lif, n_in=2)))
-    assert msg.startswith("SNN-NIR006") and "'n1'" in msg and "v_threshold" in msg
+    assert msg.startswith("SNN-NIR006") and "'n1'" in msg and "v_leak" in msg
+    lif = nir.LIF(tau=np.array([1e-3, 2e-3]), r=np.full(2, 10.0), v_leak=np.zeros(2),
+                  v_threshold=np.ones(2))
+    msg = _code(_write(tmp_path, _chain(nir.Linear(weight=_f32(2, 2)), lif, n_in=2), "t.nir"))
+    assert msg.startswith("SNN-NIR006") and "tau" in msg
+    lif = nir.LIF(tau=np.full(2, 1e-3), r=np.full(2, 10.0), v_leak=np.zeros(2),
+                  v_threshold=np.array([1.0, 2.0]))
+    direct = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([2])), "lif": lif,
+                                 "output": nir.Output(output_type=np.array([2]))},
+                          edges=[("input", "lif"), ("lif", "output")], type_check=False)
+    msg = _code(_write(tmp_path, direct, "d.nir"))
+    assert msg.startswith("SNN-NIR006") and "folded" in msg
 
 
 def test_dt_only_for_nir_files(tmp_path: Path) -> None:

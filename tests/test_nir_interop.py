@@ -76,6 +76,28 @@ def test_snntorch_leaky_layers(tmp_path: Path) -> None:
     assert want.sum() > 10 and torch.equal(got, want)
 
 
+def test_snntorch_per_neuron_thresholds(tmp_path: Path) -> None:
+    """Per-neuron thresholds fold into the Linear before the layer (frontends/nir/fold.py)."""
+    torch.manual_seed(6)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(10, 16),
+        snn.Leaky(beta=torch.full((16,), 0.9), threshold=torch.rand(16) + 0.5,
+                  init_hidden=True, reset_mechanism="zero"),
+        torch.nn.Linear(16, 5),
+        snn.Leaky(beta=torch.full((5,), 0.8), threshold=torch.rand(5) + 0.5,
+                  init_hidden=True, reset_mechanism="zero", output=True))
+    path = _export_snntorch(net, 10, tmp_path / "thr.nir")
+    x = torch.rand(T, B, 10) * 2
+    want = _snntorch_forward(net, x)
+    graph = snncc.load(path, input_shape=tuple(x.shape))
+    assert all(isinstance(n.attrs.v_threshold, float) for n in graph if n.op == "lif")
+    got = run(graph, [x])[0][0]
+    assert want.sum() > 10
+    # exact in real arithmetic (measured: 0 of 500 differ); scaled float32 weights could
+    # flip a spike where v lands within an ulp of the threshold
+    assert (got != want).float().mean() < 0.01
+
+
 def test_snntorch_leaky_without_leak_is_if(tmp_path: Path) -> None:
     torch.manual_seed(5)
     net = torch.nn.Sequential(

@@ -25,6 +25,7 @@ import numpy as np
 
 from snncc.diagnostics import Location, SnnccError
 from snncc.frontends.nir.discretize import NEURON_TYPES, neuron_steps, uniform
+from snncc.frontends.nir.fold import factor, fold_into, needs_fold
 from snncc.ir.graph import Graph, Origin
 from snncc.ir.ops.elementwise import ScalarAttrs
 from snncc.ir.ops.io import InputAttrs
@@ -228,10 +229,27 @@ class Converter:
         return self.add(name, "flatten", x, FlattenAttrs(start=shift(start), end=shift(end)))
 
     def neuron(self, name: str, node: Any, x: str) -> str:
+        if needs_fold(node):
+            c, node = factor(node, name)
+            x = self.fold(name, x, c)
         for step in neuron_steps(node, name, self.dt):
             x = self.add(name, step.op, x, step.attrs,
                          suffix="" if step.role == "membrane" else step.role)
         return x
+
+    def fold(self, name: str, x: str, c: np.ndarray) -> str:
+        """Scale the weight op that feeds NIR node ``name`` by ``c`` (frontends/nir/fold.py);
+        SNN-NIR006 if the layer's input is not one weight op's output, used only here."""
+        src = self.graph.nodes[x]
+        preds = self.preds[name]
+        shared = len(preds) != 1 or sum(p == preds[0] for p, _ in self.flat.edges) != 1
+        if src.opdef.channel_axis is None or shared or "weight" not in src.params:
+            raise _err("SNN-NIR006", f"NIR node '{name}' has per-neuron thresholds or gains "
+                       "that differ, and its input is not the output of one Affine, Linear or "
+                       "conv used by it alone, into which they could be folded", name,
+                       hint="export the layer with one threshold and gain for every neuron")
+        params = fold_into(src.params, c, src.opdef.channel_axis, src.type.shape[LEAD:], name)
+        return self.graph.rebuild(src, params=params).name
 
     def convert(self, order: list[str]) -> Graph:
         import nir
