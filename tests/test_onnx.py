@@ -195,3 +195,29 @@ def test_encoding_conv_and_bn_run_in_onnxruntime(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, values[bn].numpy(), rtol=1e-5, atol=1e-5)
     back = snncc.load(path)  # and the whole unfolded graph reads back
     assert torch.equal(run(back, [x])[0][0], run(graph, [x])[0][0])
+
+
+def test_byte_mutations_are_named_errors(tmp_path: Path) -> None:
+    """Seeded byte mutations of an ONNX file: each loads to a verified graph or raises
+    SnnccError; never another exception."""
+    import random
+
+    from test_fuzz_readers import mutate_bytes
+
+    from snncc.ir.graph import verify
+
+    rng = np.random.default_rng(1)
+    model = _standard_model(rng.standard_normal((4, 1, 3, 3)).astype(np.float32),
+                            np.zeros(4, np.float32),
+                            rng.standard_normal((10, 256)).astype(np.float32))
+    data = model.SerializeToString()
+    r = random.Random("onnx-bytes")
+    errors = 0
+    for i in range(300):
+        path = tmp_path / f"mutant{i}.onnx"
+        path.write_bytes(mutate_bytes(data, r))
+        try:
+            verify(snncc.load(path))
+        except SnnccError:
+            errors += 1
+    assert errors > 50

@@ -37,7 +37,6 @@ from snncc.ir.graph import Graph, Node
 from snncc.ir.ops.elementwise import ScalarAttrs
 from snncc.ir.ops.neurons import LIFAttrs, NeuronAttrs, PLIFAttrs
 from snncc.ir.ops.pool import AvgPoolAttrs
-from snncc.ir.ops.structure import FlattenAttrs, ReshapeAttrs
 from snncc.ir.ops.synapses import DelayAttrs, LeakyIntegratorAttrs
 from snncc.ir.ops.weights import ConvAttrs
 from snncc.ir.types import Layout
@@ -160,10 +159,6 @@ class Exporter:
             return nir.Scale(scale=_full(a.value, _step_shape(n)).astype(np.float32))
         if n.op in ("flatten", "reshape"):
             src, dst = _step_shape(ins[0]), _step_shape(n)
-            if n.op == "flatten":
-                assert isinstance(n.attrs, FlattenAttrs)
-            else:
-                assert isinstance(n.attrs, ReshapeAttrs)
             if tuple(ins[0].type.shape[:LEAD]) != tuple(n.type.shape[:LEAD]):
                 raise Inexpressible("it reshapes the time or batch axis")
             if src == dst:

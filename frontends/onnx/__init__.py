@@ -40,4 +40,11 @@ def load_onnx(path: str | Path, *, spikes: bool | None = None) -> Graph:
                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
                          location=Location(file=str(path)),
                          hint="the file may be truncated; export it again") from None
+    try:  # the structure (names, types, graph order), before any rule reads a field
+        onnx.checker.check_model(model)
+    except (onnx.checker.ValidationError, ValueError, UnicodeDecodeError) as e:
+        raise SnnccError("SNN-ONNX001", f"{path} is not a valid ONNX model: "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                         location=Location(file=str(path)),
+                         hint="check it with onnx.checker, or export it again") from None
     return to_graph(model, spikes=spikes, file=str(path))

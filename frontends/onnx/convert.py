@@ -76,6 +76,9 @@ class Converter:
 
     def add(self, node: Any, op: str, ins: list[str], attrs: Attrs | None = None,
             params: dict[str, np.ndarray] | None = None, out: str | None = None) -> None:
+        bad = [k for k, v in (params or {}).items() if not np.all(np.isfinite(v))]
+        if bad:
+            raise Bad(f"non-finite {' and '.join(bad)} values (a damaged file?)")
         try:
             made = self.graph.add(op, ins, attrs, params,
                                   Origin(module_path=node.name, source=f"onnx.{node.op_type}"),
@@ -128,7 +131,8 @@ class Converter:
             raise Bad("transA is not supported")
         w = self.const(n.input[1]).astype(np.float32)
         w = w if a.get("transB", 0) else w.T
-        params = {"weight": np.ascontiguousarray(w * np.float32(a.get("alpha", 1.0)))}
+        with np.errstate(all="ignore"):  # a non-finite product is refused in add()
+            params = {"weight": np.ascontiguousarray(w * np.float32(a.get("alpha", 1.0)))}
         if len(n.input) > 2 and n.input[2]:
             b = self.const(n.input[2]).astype(np.float32) * np.float32(a.get("beta", 1.0))
             params["bias"] = np.broadcast_to(b, (w.shape[0],)).copy()
