@@ -145,6 +145,11 @@ def test_cli_export(tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["compile", model, "--input-shape", "4,1,1,8,8", "--partial",
                                   "-o", str(tmp_path / "x.snnir")])
     assert r.exit_code == 2 and "SNN-CLI006" in r.output
+    # the exported prefix compiles for the chip: a NIR file in, an acsim artifact out
+    r = CliRunner().invoke(main, ["compile", str(out), "--target", "acsim",
+                                  "-o", str(tmp_path / "p.acsim")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "p.acsim").exists()
 
 
 def test_snntorch_imports_what_snncc_writes(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from snncc.backends.nir.export import NirExport, to_nir
-from snncc.ir.graph import Graph
 from snncc.ir.serialize import atomic_write
 
 __all__ = ["NirExport", "load_nir_file", "save_nir", "to_nir"]
@@ -33,7 +32,3 @@ def load_nir_file(path: str | Path) -> Any:
     from snncc.frontends.nir.reader import read_nir
 
     return read_nir(Path(path))
-
-
-def export_graph(graph: Graph, *, partial: bool = False) -> NirExport:
-    return to_nir(graph, partial=partial)
