@@ -114,6 +114,34 @@ def test_standard_ops_import(tmp_path: Path) -> None:
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
 
 
+def test_a_model_pytorch_exported(tmp_path: Path) -> None:
+    """torch.onnx.export writes x.flatten(0, 1) as Shape/Slice/Concat arithmetic on the
+    input's shape; with a static shape snncc folds it to constants."""
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4)
+            self.pool, self.fc = torch.nn.AvgPool2d(2), torch.nn.Linear(64, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.pool(self.bn(self.conv(x.flatten(0, 1))))
+            return self.fc(y.reshape(x.shape[0], x.shape[1], 64)).mean(0)
+
+    net = Net().eval()
+    x = torch.rand(4, 2, 1, 8, 8)
+    path = tmp_path / "torch.onnx"
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (x,), str(path), dynamo=False, opset_version=17)
+    assert "Shape" in {n.op_type for n in onnx.load(str(path)).graph.node}
+    graph = snncc.load(path)
+    with torch.no_grad():
+        torch.testing.assert_close(run(graph, [x])[0][0], net(x), rtol=1e-5, atol=1e-5)
+
+
 def _err(path: Path) -> str:
     with pytest.raises(SnnccError) as e:
         snncc.load(path)

@@ -4,7 +4,9 @@ It reads the models snncc writes (``backends/onnx``: standard ops plus ``ai.snnc
 neurons and time masks) back exactly, and the standard ops spiking models are built
 from: Conv, Gemm, MatMul, Add, Sub, Mul, BatchNormalization, MaxPool, AveragePool,
 Reshape, Flatten, Transpose, ReduceSum, ReduceMean, ReduceMax, Concat, Unsqueeze,
-Slice, Pad, Tile, Identity. The input's axis 0 is time (``[T, B, ...]``), as in
+Slice, Pad, Tile, Identity; shape arithmetic on constants (``Shape``, ``Gather``,
+``Cast``, ... as PyTorch's exporter writes ``x.flatten(0, 1)``) is folded with onnx's
+reference evaluator, since snncc compiles for static shapes. The input's axis 0 is time (``[T, B, ...]``), as in
 every snncc graph; a ``MatMul`` by a constant followed by an ``Add`` of a constant
 vector is one ``linear`` (how snncc, and PyTorch's exporter, write a Linear).
 

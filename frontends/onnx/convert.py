@@ -309,30 +309,66 @@ def _label(n: Any) -> str:
     return f"'{n.name or n.output[0]}' ({(n.domain + '.') if n.domain else ''}{n.op_type})"
 
 
+# Ops on shapes and constants that exporters (PyTorch's for ``x.flatten(0, 1)``) emit: with
+# static input shapes they are constants, evaluated once by onnx's reference evaluator.
+FOLDABLE = ("Shape", "Constant", "Gather", "Squeeze", "Cast", "Div", "Range", "Equal", "Where",
+            "ConstantOfShape", "Expand", "Neg", "Floor", "Ceil", "Sqrt", "Pow")
+
+
+def _is_standard(n: Any) -> bool:
+    return n.domain in ("", "ai.onnx")
+
+
+def fold(conv: Converter, n: Any) -> bool:
+    """Evaluate ``n`` if every input is a constant (``Shape`` of a value: its static shape);
+    returns whether it did."""
+    if n.op_type == "Shape" and n.input[0] in conv.value:
+        a = _attrs(n)
+        shape = np.array(conv.shape(n.input[0]), np.int64)
+        conv.consts[n.output[0]] = shape[a.get("start", 0):a.get("end", len(shape))]
+        return True
+    if n.op_type == "Constant":
+        from onnx import numpy_helper
+
+        conv.consts[n.output[0]] = numpy_helper.to_array(_attrs_raw(n))
+        return True
+    if not all(i in conv.consts for i in n.input if i):
+        return False
+    from onnx.reference import ReferenceEvaluator
+
+    feeds = {i: conv.consts[i] for i in n.input if i}
+    try:
+        results = ReferenceEvaluator(n).run(None, feeds)
+    except (ValueError, TypeError, RuntimeError, IndexError, KeyError) as e:  # the file's content
+        raise Bad(f"cannot evaluate it on its constant inputs: {e}") from None
+    for name, value in zip(n.output, results):
+        conv.consts[name] = np.asarray(value)
+    return True
+
+
 def to_graph(model: Any, *, spikes: bool | None = None, file: str | None = None) -> Graph:
     conv = Converter(model, spikes)
     unknown = [n for n in model.graph.node
-               if not (n.domain == CUSTOM_DOMAIN or (n.domain in ("", "ai.onnx")
-                                                      and n.op_type in RULES)
-                       or n.op_type == "Constant")]
+               if not (n.domain == CUSTOM_DOMAIN or (_is_standard(n) and (
+                   n.op_type in RULES or n.op_type in FOLDABLE)))]
     if unknown:
         raise SnnccError("SNN-ONNX002", f"{len(unknown)} ONNX node(s) use ops snncc does not "
                          f"import: {'; '.join(_label(n) for n in unknown)}",
                          location=Location(file=file, node=unknown[0].name or None),
                          hint=f"snncc imports: {', '.join(SUPPORTED)} and the ai.snncc ops")
     conv.inputs()
-    from onnx import numpy_helper
-
     for n in model.graph.node:
         if (n.name or n.output[0]) in conv.fused:
             continue
         try:
-            if n.op_type == "Constant":
-                conv.consts[n.output[0]] = numpy_helper.to_array(_attrs_raw(n))
-            elif n.domain == CUSTOM_DOMAIN:
+            if n.domain == CUSTOM_DOMAIN:
                 conv.custom(n)
-            else:
+            elif fold(conv, n):
+                pass
+            elif n.op_type in RULES:
                 RULES[n.op_type](conv, n)
+            else:
+                raise Bad(f"{n.op_type} of a computed value (snncc folds it on constants only)")
         except (Bad, KeyError, IndexError, ValueError) as e:
             raise SnnccError("SNN-ONNX003", f"ONNX node {_label(n)}: {e}",
                              location=Location(file=file, node=n.name or n.output[0]),
