@@ -363,3 +363,26 @@ def test_non_finite_weights(tmp_path: Path) -> None:
     w[0, 1] = np.nan
     msg = _code(_write(tmp_path, _chain(nir.Linear(weight=w), n_in=2)))
     assert msg.startswith("SNN-NIR003") and "'n0'" in msg and "weight" in msg
+
+
+@pytest.mark.parametrize("fire", [">", ">="])
+def test_strict_and_non_strict_neurons_are_exact_on_acsim(tmp_path: Path, fire: str) -> None:
+    """Spike counts into IF(theta=1) quantize exactly; Lava's v > vth takes NIR's v > theta
+    with vth = floor(K / 64) and SpikingJelly's v >= theta with ceil(K / 64) - 1."""
+    ones = np.ones(6)
+    meta = {} if fire == ">" else {"fire": ">="}
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([6])),
+                            "if": nir.IF(r=ones, v_threshold=ones, metadata=meta),
+                            "output": nir.Output(output_type=np.array([6]))},
+                     edges=[("input", "if"), ("if", "output")], type_check=False)
+    path = _write(tmp_path, g)
+    x = (torch.rand(8, 4, 6, generator=torch.Generator().manual_seed(0)) < 0.5).float()
+    graph = snncc.load(path, input_shape=tuple(x.shape), input_kind="spikes")
+    assert graph.nodes["if"].attrs.strict == (fire == ">")
+    want = run(graph, [x])[0][0]
+    if fire == ">=":
+        assert torch.equal(want, x)  # fires on every input spike
+    result = snncc.compile(graph, target="acsim")
+    assert result.compiled.qg.report_json()["domains"][0]["exact"]
+    got = np.asarray(snncc.simulate(result, x).spikes["if"]).reshape(want.shape)
+    assert want.sum() > 10 and np.array_equal(got, want.numpy())
