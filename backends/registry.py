@@ -84,10 +84,10 @@ def _acsim_run(compiled: Any, inputs: torch.Tensor, batch_size: int,
 
 
 def _nir_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None,
-                 *, partial: bool = False) -> Any:
+                 *, partial: bool = False, dt: float | None = None) -> Any:
     from snncc.backends.nir import to_nir
 
-    return to_nir(graph, partial=partial)
+    return to_nir(graph, partial=partial, dt=dt)
 
 
 def _nir_save(export: Any, path: str | Path) -> None:
@@ -125,7 +125,7 @@ BACKENDS: dict[str, Backend] = {
     "acsim": Backend("acsim", ".acsim", "quantized, lowered and mapped; runs on acsim",
                      _acsim_compile, _acsim_save, _acsim_load, _acsim_run),
     "nir": Backend("nir", ".nir", "a NIR graph for other neuromorphic tools (ops NIR expresses)",
-                   _nir_compile, _nir_save, _nir_load, options=("partial",)),
+                   _nir_compile, _nir_save, _nir_load, options=("partial", "dt")),
     "onnx": Backend("onnx", ".onnx", "an ONNX model (standard ops, ai.snncc neurons) for Netron",
                     _onnx_compile, _onnx_save, _onnx_load),
 }

@@ -152,6 +152,21 @@ def test_cli_export(tmp_path: Path) -> None:
     assert (tmp_path / "p.acsim").exists()
 
 
+def test_cli_dt_sets_the_written_step(tmp_path: Path) -> None:
+    model = str(CKPT / "spikformer_digits.pt")
+    out = tmp_path / "s.nir"
+    r = CliRunner().invoke(main, ["compile", model, "--input-shape", "4,1,1,8,8", "--target",
+                                  "nir", "--partial", "--dt", "1e-3", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    g = nir.read(out)
+    assert g.metadata["dt"] == pytest.approx(1e-3)
+    lif = next(n for n in g.nodes.values() if isinstance(n, nir.LIF))
+    assert np.allclose(lif.tau, 2 * 1e-3)  # tau = 2 steps of 1 ms
+    r = CliRunner().invoke(main, ["compile", model, "--input-shape", "4,1,1,8,8", "--dt", "1e-3",
+                                  "-o", str(tmp_path / "x.snnir")])
+    assert r.exit_code == 2 and "SNN-IN002" in r.output  # --dt only where NIR is read or written
+
+
 def test_snntorch_imports_what_snncc_writes(tmp_path: Path) -> None:
     """snnTorch reads the conv/dense net (its importer applies NIR's per-sample Flatten
     dims to whatever it is given, so it runs one sample at a time)."""

@@ -7,6 +7,7 @@ Exit codes: 0 success (no spike-only violation), 1 violations found,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import traceback
@@ -102,7 +103,7 @@ def model_options(fn: F) -> F:
         click.option("--arch", help="module:factory that builds the model for a state_dict file"),
         click.option("--dt", type=float, help="a NIR file's time step: its neurons are "
                      "integrated with forward Euler at dt (default: the file's metadata, "
-                     "else 1e-4)"),
+                     "else 1e-4); with --target nir, also the step the written file states"),
         click.option("--print-ir-after", "print_ir_after", multiple=True,
                      help="print the IR after this pass (or 'all')"),
     ]
@@ -269,6 +270,7 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
     from snncc.api import compile as compile_model
     from snncc.backends.acsim.artifact import CompiledModel
     from snncc.backends.nir.export import NirExport
+    from snncc.frontends.registry import detect_kind
 
     backend = get_backend(target)
     dest = Path(output or Path(source.path).with_suffix(backend.suffix))
@@ -276,10 +278,16 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
         raise SnnccError("SNN-OUT004", f"-o {dest} is the model file being compiled",
                          hint="give the compiled artifact another name")
     calibration = load_inputs(calibration_path) if calibration_path else None
+    options: dict[str, Any] = {"partial": True} if partial else {}
+    if target == "nir" and source.dt is not None:
+        # --dt is a NIR file's step: the written file's, and the read one's if MODEL is NIR
+        options["dt"] = source.dt
+        if detect_kind(source.path) != "nir":
+            source = dataclasses.replace(source, dt=None)
     graph, _ = load_graph_from(source)
     result = compile_model(graph, target=target, hardware=hardware, calibration=calibration,
                            prune=not no_prune, print_ir_after=print_ir_after, printer=err.print,
-                           options={"partial": True} if partial else None)
+                           options=options)
     backend.save(result.compiled if result.compiled is not None else result.graph, dest)
     summary: dict[str, Any] = {
         "output": str(dest),
