@@ -24,17 +24,19 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class Backend:
-    """One compilation target: ``compile(graph, hardware, calibration)`` -> artifact;
-    ``save(artifact, path)``; ``load(path)`` -> artifact; ``run(artifact, inputs,
-    batch_size, progress)`` -> a run result (None where the target only stores)."""
+    """One compilation target: ``compile(graph, hardware, calibration, **options)`` ->
+    artifact; ``save(artifact, path)``; ``load(path)`` -> artifact; ``run(artifact, inputs,
+    batch_size, progress)`` -> a run result (None where the target only stores).
+    ``options`` names the keyword options its compile takes (NIR's ``partial``)."""
 
     name: str
     suffix: str
     description: str
-    compile: Callable[[Graph, str | Target, torch.Tensor | None], Any]
+    compile: Callable[..., Any]
     save: Callable[[Any, str | Path], None]
     load: Callable[[str | Path], Any]
     run: Callable[[Any, torch.Tensor, int, Progress | None], Any] | None = None
+    options: tuple[str, ...] = ()
 
 
 def _ir_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None) -> Graph:
@@ -100,6 +102,43 @@ def _lava_run(compiled: Any, inputs: torch.Tensor, batch_size: int,
     return predict(compiled.program, x, progress)
 
 
+def _nir_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None,
+                 *, partial: bool = False, dt: float | None = None) -> Any:
+    from snncc.backends.nir import to_nir
+
+    return to_nir(graph, partial=partial, dt=dt)
+
+
+def _nir_save(export: Any, path: str | Path) -> None:
+    from snncc.backends.nir import save_nir
+
+    save_nir(export, path)
+
+
+def _nir_load(path: str | Path) -> Any:
+    from snncc.backends.nir import load_nir_file
+
+    return load_nir_file(path)
+
+
+def _onnx_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None) -> Any:
+    from snncc.backends.onnx import to_onnx
+
+    return to_onnx(graph)
+
+
+def _onnx_save(model: Any, path: str | Path) -> None:
+    from snncc.backends.onnx import save_onnx
+
+    save_onnx(model, path)
+
+
+def _onnx_load(path: str | Path) -> Any:
+    from snncc.backends.onnx import load_onnx_file
+
+    return load_onnx_file(path)
+
+
 BACKENDS: dict[str, Backend] = {
     "ir": Backend("ir", ".snnir", "the canonical checked graph", _ir_compile, _ir_save, _ir_load),
     "acsim": Backend("acsim", ".acsim", "quantized, lowered and mapped; runs on acsim",
@@ -107,6 +146,10 @@ BACKENDS: dict[str, Backend] = {
     "loihi": Backend("loihi", ".loihi", "the artifact for Loihi 2 as real Lava processes "
                      "(run with --backend lava, or acsim)", _loihi_compile, _acsim_save,
                      _acsim_load, _lava_run),
+    "nir": Backend("nir", ".nir", "a NIR graph for other neuromorphic tools (ops NIR expresses)",
+                   _nir_compile, _nir_save, _nir_load, options=("partial", "dt")),
+    "onnx": Backend("onnx", ".onnx", "an ONNX model (standard ops, ai.snncc neurons) for Netron",
+                    _onnx_compile, _onnx_save, _onnx_load),
 }
 RUNNERS = {"acsim": _acsim_run, "lava": _lava_run}  # `snncc run --backend`
 

@@ -25,6 +25,7 @@ a missing or mismatched example input).
 
 from __future__ import annotations
 
+import math
 import numbers
 import zipfile
 from collections.abc import Callable, Sequence
@@ -55,6 +56,7 @@ class LoadRequest:
     trust: bool = False
     allow: tuple[str, ...] = ()
     arch: str | None = None
+    dt: float | None = None  # a NIR file's time step (NIR stores none)
 
 
 @dataclass
@@ -167,6 +169,11 @@ def check_request(request: LoadRequest) -> None:
     if request.example_input is not None and request.input_shape is not None:
         raise _bad_option("both an example input and an input shape were given",
                           "give one: the example input's shape is the input shape")
+    if request.dt is not None and not (isinstance(request.dt, numbers.Real)
+                                       and math.isfinite(request.dt) and request.dt > 0):
+        raise _bad_option(f"time step dt={request.dt!r} is not a positive number",
+                          "--dt (dt=) is the step a NIR file's neurons are integrated with, "
+                          "e.g. 1e-4")
     shape = request.input_shape
     if shape is not None and (not shape or not all(_positive_int(d) for d in shape)):
         raise _bad_option(f"input shape {shape!r} is not a list of positive integers",
@@ -186,6 +193,9 @@ def load_path(path: str | Path, request: LoadRequest = LoadRequest()) -> Loaded:
         raise SnnccError("SNN-IN001", f"{path} is not a kind of file snncc reads (neither its "
                          "contents nor its suffix say which)", location=Location(file=str(path)),
                          hint=f"known kinds: {known_kinds()}")
+    if request.dt is not None and kind != "nir":
+        raise _bad_option(f"--dt applies to a NIR file, not a {kind} file ({path})",
+                          "leave out --dt: the model's own time step is in its neurons")
     return FRONTENDS[kind].load(path, request)
 
 
@@ -268,3 +278,53 @@ def _load_torch(path: Path, request: LoadRequest) -> Loaded:
     graph = trace_with(loaded.module.eval(), example, time_steps=request.time_steps,
                        input_kind=request.input_kind)
     return Loaded(graph, "torch", example)
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_nir(probe: Probe) -> bool:
+    """An HDF5 file (NIR's container; its graph is checked by the loader)."""
+    return probe.head.startswith(HDF5_SIGNATURE)
+
+
+@register_frontend("nir", suffixes=(".nir",), sniff=_is_nir)
+def _load_nir(path: Path, request: LoadRequest) -> Loaded:
+    from snncc.frontends.nir import load_nir
+
+    if request.example_input is not None:
+        shape: tuple[int, ...] | None = tuple(request.example_input.shape)
+    else:
+        shape = request.input_shape
+    if request.arch is not None:
+        raise _bad_option(f"{path} is a NIR graph; --arch applies to a state_dict file",
+                          "leave out --arch")
+    if not path.is_file():
+        raise SnnccError("SNN-LOAD001", f"no such model file: {path}",
+                         location=Location(file=str(path)),
+                         hint="check the path (it is relative to the current directory)")
+    graph = load_nir(path, dt=request.dt, time_steps=request.time_steps, input_shape=shape,
+                     spikes=request.input_kind == "spikes")
+    return Loaded(graph, "nir", request.example_input)
+
+
+@register_frontend("onnx", suffixes=(".onnx",))
+def _load_onnx(path: Path, request: LoadRequest) -> Loaded:
+    from snncc.frontends.onnx import load_onnx
+
+    if request.arch is not None or request.time_steps is not None:
+        raise _bad_option(f"{path} is an ONNX graph of fixed shape; --arch and --time-steps "
+                          "do not apply", "leave them out")
+    if not path.is_file():
+        raise SnnccError("SNN-LOAD001", f"no such model file: {path}",
+                         location=Location(file=str(path)),
+                         hint="check the path (it is relative to the current directory)")
+    graph = load_onnx(path, spikes=True if request.input_kind == "spikes" else None)
+    given = (tuple(request.example_input.shape) if request.example_input is not None
+             else request.input_shape)
+    compiled = graph.nodes[graph.inputs[0]].type.shape
+    if given is not None and tuple(given) != compiled:
+        raise SnnccError("SNN-CLI004", f"inputs have shape {tuple(given)} but {path} "
+                         f"was exported for {compiled}", location=Location(file=str(path)),
+                         hint="give inputs of the exported shape, or export it again")
+    return Loaded(graph, "onnx", request.example_input)

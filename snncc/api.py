@@ -1,7 +1,7 @@
 """The Python API: typed results, never printing.
 
     graph = snncc.trace(model, torch.zeros(T, B, C, H, W))
-    graph = snncc.load("model.pt", input_shape=(T, B, C, H, W))   # or a .snnir file
+    graph = snncc.load("model.pt", input_shape=(T, B, C, H, W))   # or a .snnir or .nir file
     report = snncc.check_spike_only(graph)
     result = snncc.compile(model, example_input, target="ir")
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +45,7 @@ def load(
     trust: bool = False,
     allow: str | Sequence[str] = (),
     arch: str | None = None,
+    dt: float | None = None,
 ) -> Graph:
     """A graph from a file, whatever its kind (a ``.snnir`` graph, a PyTorch model file;
     see ``snncc.frontends.registry``); the same way in as the CLI's.
@@ -54,7 +56,9 @@ def load(
     file carries. ``time_steps`` runs a single-step model, whose example input has no time
     axis ([B, C, H, W]), for that many steps; ``input_kind="spikes"`` says the input is
     already binary (event-camera frames), so the first weight op is an accumulate. Raises
-    SnnccError for an unreadable or unknown file or options that do not fit it."""
+    SnnccError for an unreadable or unknown file or options that do not fit it. A NIR file
+    (``.nir``) stores no time step: ``dt`` is the step its neurons are integrated with
+    (default: the file's ``metadata["dt"]``, else 1e-4; see ``frontends/nir/discretize.py``)."""
     request = LoadRequest(
         example_input=example_input,
         input_shape=None if input_shape is None else tuple(input_shape),
@@ -63,6 +67,7 @@ def load(
         trust=trust,
         allow=(allow,) if isinstance(allow, str) else tuple(allow),
         arch=arch,
+        dt=dt,
     )
     return load_path(path, request).graph
 
@@ -107,7 +112,7 @@ class CompileResult:
     graph: Graph
     report: SpikeOnlyReport
     pass_log: list[tuple[str, bool, list[str]]] = field(default_factory=list)
-    compiled: CompiledModel | None = None  # target "acsim": the quantized, mapped program
+    compiled: Any = None  # the target's artifact: acsim's CompiledModel, nir's NirExport
 
     @property
     def timesteps(self) -> dict[str, object] | None:
@@ -128,6 +133,7 @@ def compile(
     prune: bool = True,
     print_ir_after: Iterable[str] = (),
     printer: Callable[[str], None] = print,
+    options: Mapping[str, object] | None = None,
 ) -> CompileResult:
     """Trace (if needed), canonicalize, prune masked time steps, and check; for
     ``target="acsim"`` also quantize for ``hardware`` and map to its cores.
@@ -135,8 +141,15 @@ def compile(
     Pruning comes before the check so the check and every later pass see the
     graph that will be deployed. ``calibration`` (sample inputs ``[T, B, ...]``)
     sets the quantizer's current ranges and measures per-layer spike agreement
-    with the float model; without it the ranges are worst-case bounds."""
+    with the float model; without it the ranges are worst-case bounds. ``options`` are
+    the target's own (``{"partial": True}`` for ``target="nir"``: export the expressible
+    prefix); an option the target does not take is SNN-CLI006."""
     backend = get_backend(target)
+    options = dict(options or {})
+    if unknown := sorted(set(options) - set(backend.options)):
+        raise SnnccError("SNN-CLI006", f"target {target!r} takes no option "
+                         f"{', '.join(unknown)}", hint=f"{target} takes: "
+                         f"{', '.join(backend.options) or 'no options'}")
     passes = CANONICALIZE + (["prune-timesteps"] if prune else [])
     run = run_passes(_as_graph(model, example_input), passes,
                      print_ir_after=print_ir_after, printer=printer)
@@ -150,9 +163,9 @@ def compile(
                              "neurons), or use --target ir")
         if calibration is not None:
             check_inputs(run.graph, calibration, "calibration")
-        result.compiled = backend.compile(run.graph, hardware, calibration)
+        result.compiled = backend.compile(run.graph, hardware, calibration, **options)
         wanted = set(print_ir_after)
-        if "lower" in wanted or "all" in wanted:
+        if ("lower" in wanted or "all" in wanted) and isinstance(result.compiled, CompiledModel):
             printer(f"// ----- layer program after lower -----\n{to_text(result.compiled.lowered)}")
     return result
 
@@ -164,11 +177,10 @@ def acsim_spikes(qg: QuantizedGraph, inputs: torch.Tensor) -> Mapping[str, np.nd
 
 
 def _compiled(compiled: CompiledModel | CompileResult) -> CompiledModel:
-    if isinstance(compiled, CompileResult):
-        if compiled.compiled is None:
-            raise TypeError("compile with target='acsim' to simulate or estimate")
-        return compiled.compiled
-    return compiled
+    c = compiled.compiled if isinstance(compiled, CompileResult) else compiled
+    if not isinstance(c, CompiledModel):
+        raise TypeError("compile with target='acsim' to simulate or estimate")
+    return c
 
 
 def simulate(

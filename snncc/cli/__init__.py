@@ -7,6 +7,7 @@ Exit codes: 0 success (no spike-only violation), 1 violations found,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import sys
 import traceback
@@ -81,6 +82,7 @@ class ModelSource:
     trust: bool = False
     allow: tuple[str, ...] = ()
     arch: str | None = None
+    dt: float | None = None
 
 
 def model_options(fn: F) -> F:
@@ -99,14 +101,18 @@ def model_options(fn: F) -> F:
         click.option("--trust", is_flag=True, help="allow the model file to run arbitrary code"),
         click.option("--allow", multiple=True, help="module prefix whose classes a model file may use"),
         click.option("--arch", help="module:factory that builds the model for a state_dict file"),
+        click.option("--dt", type=float, help="a NIR file's time step: its neurons are "
+                     "integrated with forward Euler at dt (default: the file's metadata, "
+                     "else 1e-4); with --target nir, also the step the written file states"),
         click.option("--print-ir-after", "print_ir_after", multiple=True,
                      help="print the IR after this pass (or 'all')"),
     ]
 
     @functools.wraps(fn)
     def wrapper(*, model: str, input_shape: str | None, input_kind: str, time_steps: int | None,
-                trust: bool, allow: tuple[str, ...], arch: str | None, **kwargs: Any) -> Any:
-        source = ModelSource(model, input_shape, input_kind, time_steps, trust, allow, arch)
+                trust: bool, allow: tuple[str, ...], arch: str | None, dt: float | None,
+                **kwargs: Any) -> Any:
+        source = ModelSource(model, input_shape, input_kind, time_steps, trust, allow, arch, dt)
         return fn(source, **kwargs)
 
     for o in reversed(opts):
@@ -124,7 +130,8 @@ def load_graph_from(source: ModelSource,
     shape = parse_shape(source.input_shape)  # a bad --input-shape is an error even with inputs
     request = LoadRequest(example_input=inputs, input_shape=None if inputs is not None else shape,
                           time_steps=source.time_steps, input_kind=source.input_kind,
-                          trust=source.trust, allow=source.allow, arch=source.arch)
+                          trust=source.trust, allow=source.allow, arch=source.arch,
+                          dt=source.dt)
     loaded = load_path(source.path, request)
     return loaded.graph, loaded.example_input
 
@@ -252,13 +259,18 @@ def check_cmd(source: ModelSource, print_ir_after: tuple[str, ...], as_json: boo
 @click.option("-o", "--output", help="output file (default: MODEL with the target's suffix)")
 @click.option("--json", "as_json", is_flag=True, help="print a JSON summary")
 @click.option("--no-prune", is_flag=True, help="keep the work of masked time steps")
+@click.option("--partial", is_flag=True,
+              help="nir: export the largest prefix NIR can express and say where it stopped")
 @guarded
 def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: str, hardware: str,
                 calibration_path: str | None, output: str | None, as_json: bool,
-                no_prune: bool) -> None:
+                no_prune: bool, partial: bool) -> None:
     """Compile MODEL to the target (ir: a canonical, checked .snnir graph; acsim: a
     quantized, core-mapped artifact for `snncc run` and `snncc report`)."""
     from snncc.api import compile as compile_model
+    from snncc.backends.acsim.artifact import CompiledModel
+    from snncc.backends.nir.export import NirExport
+    from snncc.frontends.registry import detect_kind
 
     backend = get_backend(target)
     dest = Path(output or Path(source.path).with_suffix(backend.suffix))
@@ -266,9 +278,16 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
         raise SnnccError("SNN-OUT004", f"-o {dest} is the model file being compiled",
                          hint="give the compiled artifact another name")
     calibration = load_inputs(calibration_path) if calibration_path else None
+    options: dict[str, Any] = {"partial": True} if partial else {}
+    if target == "nir" and source.dt is not None:
+        # --dt is a NIR file's step: the written file's, and the read one's if MODEL is NIR
+        options["dt"] = source.dt
+        if detect_kind(source.path) != "nir":
+            source = dataclasses.replace(source, dt=None)
     graph, _ = load_graph_from(source)
     result = compile_model(graph, target=target, hardware=hardware, calibration=calibration,
-                           prune=not no_prune, print_ir_after=print_ir_after, printer=err.print)
+                           prune=not no_prune, print_ir_after=print_ir_after, printer=err.print,
+                           options=options)
     backend.save(result.compiled if result.compiled is not None else result.graph, dest)
     summary: dict[str, Any] = {
         "output": str(dest),
@@ -292,10 +311,15 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
             "neuron_updates_after": ts["neuron_updates_after"],
             "kept": ts["kept"],
         }
-    if result.compiled is not None:
-        summary["quantization"] = result.compiled.qg.report_json()
-        summary["mapping"] = {"cores": len(result.compiled.mapping.cores),
-                              "hardware": result.compiled.target.name}
+    exported = result.compiled if isinstance(result.compiled, NirExport) else None
+    compiled = result.compiled if isinstance(result.compiled, CompiledModel) else None
+    if compiled is not None:
+        summary["quantization"] = compiled.qg.report_json()
+        summary["mapping"] = {"cores": len(compiled.mapping.cores),
+                              "hardware": compiled.target.name}
+    if exported is not None:
+        summary["nir"] = {"nodes": len(exported.graph.nodes), "dt": exported.dt,
+                          "stopped_at": exported.stopped_at}
     if as_json:
         click.echo(dumps_json(summary, indent=2))
         return
@@ -309,10 +333,14 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
                   f"scheduled ACs {ts['synaptic_ops_before']:,} -> {ts['synaptic_ops_after']:,}, "
                   f"neuron updates {ts['neuron_updates_before']:,} -> "
                   f"{ts['neuron_updates_after']:,}")
-    if result.compiled is not None:
+    if exported is not None:
+        out.print(f"NIR: {len(exported.graph.nodes)} nodes, dt={exported.dt:g}"
+                  + (f"; --partial stopped before {', '.join('%' + n for n in exported.stopped_at)}"
+                     if exported.stopped_at else ""))
+    if compiled is not None:
         from snncc.cli.acsim_render import render_quantization
 
-        render_quantization(result.compiled, out, calibrated=calibration is not None)
+        render_quantization(compiled, out, calibrated=calibration is not None)
 
 
 def artifact_options(fn: F) -> F:

@@ -9,10 +9,11 @@ from snncc.ir.ops import (
     pool,
     reduce,
     structure,
+    synapses,
     timemask,
     upsample,
     weights,
 )
 
 __all__ = ["combine", "elementwise", "io", "neurons", "norm", "pool", "reduce", "structure",
-           "timemask", "upsample", "weights"]
+           "synapses", "timemask", "upsample", "weights"]

@@ -202,7 +202,11 @@ class MatMul(OpDef):
         a, b = ins
         if len(a.shape) < 2 or len(b.shape) < 2 or a.shape[-1] != b.shape[-2]:
             raise ValueError(f"matmul: shapes {a.shape} @ {b.shape} do not match")
-        batch = _broadcast(a.shape[:-2], b.shape[:-2])
+        try:
+            batch = _broadcast(a.shape[:-2], b.shape[:-2])
+        except RuntimeError:  # torch's message for shapes that do not broadcast
+            raise ValueError(f"matmul: batch shapes of {a.shape} @ {b.shape} do not "
+                             "broadcast") from None
         k = a.shape[-1]
         plo, phi = _mul_range(a.lo, a.hi, b.lo, b.hi)
         return TensorType(shape=(*batch, a.shape[-2], b.shape[-1]), lo=k * plo if plo else 0.0,

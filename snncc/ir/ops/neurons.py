@@ -4,6 +4,11 @@ Reference semantics follow SpikingJelly 0.0.0.0.14 operation for operation
 (charge, fire on `v >= v_threshold`, hard or soft reset; v starts at v_reset,
 or 0 for soft reset), so the interpreter's spikes equal the trained model's bit
 for bit. Input and output are [T, ...]: axis 0 is time.
+
+``strict=True`` fires on `v > v_threshold` instead: what NIR's neurons (and
+snnTorch, Norse and Lava's fixed-point LIF) do. A NIR file's neurons import with
+it, so their spikes equal the exporting library's where v lands exactly on the
+threshold (integer weights and inputs make that common).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class NeuronAttrs(Attrs):
 
     v_threshold: float = 1.0
     v_reset: float | None = 0.0  # None: soft reset (subtract the threshold)
+    strict: bool = False  # fire on v > v_threshold (NIR, Lava), not v >= (SpikingJelly)
 
 
 class LIFAttrs(NeuronAttrs):
@@ -82,7 +88,7 @@ def run_neuron(
             vs.append(v)
             continue
         v = charge(v, x_seq[t], a)
-        s = (v >= a.v_threshold).to(x_seq.dtype)
+        s = (v > a.v_threshold if a.strict else v >= a.v_threshold).to(x_seq.dtype)
         v = v - s * a.v_threshold if a.v_reset is None else (1.0 - s) * v + s * a.v_reset
         spikes.append(s)
         vs.append(v)

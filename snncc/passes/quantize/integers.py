@@ -92,13 +92,15 @@ def quantize_neuron(graph: Graph, n: Node, d: Domain, fmt: NumberFormats,
     kappa = f * s
     K = kappa * n.attrs.v_threshold
     notes: list[str] = []
-    if d.exact:
-        vth = math.ceil(K / 64.0) - 1
+    if d.exact:  # Lava fires on v > vth, and v is on the grid: v >= K/64 is v > ceil(K/64) - 1
+        vth = math.floor(K / 64.0) if n.attrs.strict else math.ceil(K / 64.0) - 1
         exact = True
     else:
         vth = int(round(K / 64.0))
         exact = False
-        if vth * 64.0 == K:
+        if vth * 64.0 == K and n.attrs.strict:
+            exact = True  # a strict neuron (NIR's v > v_threshold) is Lava's own comparison
+        elif vth * 64.0 == K:
             notes.append("Lava fires on v > vth, SpikingJelly on H >= theta: "
                          "they differ only at equality (1 LSB)")
         else:
