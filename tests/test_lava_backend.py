@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from test_cli import CKPT, SHAPE, snncc
+from test_cli import CKPT, snncc
 from test_lava_timed import _ConvNet
 
 import snncc as api
@@ -147,7 +147,6 @@ def test_build_returns_the_connected_processes_for_a_users_pipeline(tmp_path: Pa
 def test_lava_on_another_python_is_one_clear_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import sys
     from collections import namedtuple
-
 
     from snncc.backends.lava import require_lava
     from snncc.diagnostics import SnnccError
