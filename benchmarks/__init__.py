@@ -16,6 +16,7 @@ or when ``SNNCC_BENCH_MALLOC=default`` (to measure without it).
 import ctypes
 import ctypes.util
 import os
+from collections.abc import Callable
 
 MALLOC_TUNED = False
 
@@ -35,3 +36,16 @@ def _tune_malloc() -> bool:
 
 
 MALLOC_TUNED = os.environ.get("SNNCC_BENCH_MALLOC") != "default" and _tune_malloc()
+
+
+def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
+    """The fastest of ``repeats`` calls of ``fn``, in seconds (the machine's other load
+    only ever adds time)."""
+    import time
+
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best

@@ -7,7 +7,7 @@ import sys
 
 BENCHMARKS = ["benchmarks.bench_frontend", "benchmarks.bench_dts", "benchmarks.bench_acsim",
               "benchmarks.bench_acsim_model", "benchmarks.bench_spikingformer_speed",
-              "benchmarks.bench_lower"]
+              "benchmarks.bench_lower", "benchmarks.bench_lava"]
 
 
 def main() -> None:

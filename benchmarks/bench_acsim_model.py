@@ -20,21 +20,13 @@ import torch
 from spikingjelly.clock_driven import functional
 
 import snncc
+from benchmarks import best_of
 from snncc.backends.acsim import simulator
 from snncc.backends.acsim.program import Program
 from snncc.examples.digits import encode, load_digits_split
 from snncc.loading import load_model
 
 CKPT = Path(__file__).resolve().parents[1] / "examples" / "checkpoints" / "spikingformer_digits.pt"
-
-
-def _best(fn, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _profile(program: Program, x: np.ndarray) -> dict[str, float]:
@@ -73,8 +65,8 @@ def main() -> None:
             return model(x)
 
     sim = snncc.simulate(result, x)
-    t_acsim = _best(lambda: snncc.simulate(result, x))
-    t_torch = _best(run_torch)
+    t_acsim = best_of(lambda: snncc.simulate(result, x))
+    t_torch = best_of(run_torch)
     acc_acsim = float((sim.predictions == yte.numpy()).mean())
     acc_torch = float((run_torch().argmax(-1) == yte).float().mean())
     events = sim.counts.total_sops()

@@ -33,7 +33,7 @@ import torch
 from spikingjelly.clock_driven import functional
 
 import snncc
-from benchmarks import MALLOC_TUNED
+from benchmarks import MALLOC_TUNED, best_of
 from benchmarks.bench_acsim_model import _profile
 from snncc.backends.acsim.program import Program
 from snncc.backends.acsim.simulator import run_quantized
@@ -42,15 +42,6 @@ from snncc.examples.spikingformer import spikingformer_cifar_4_384
 from snncc.passes.quantize import quantize
 
 LOW, HIGH = 0.05, 0.20
-
-
-def _best(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -77,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     xn = x.numpy()
     sim = run_quantized(program, xn, batch_size=args.batch)  # warm-up
-    t_acsim = _best(lambda: run_quantized(program, xn, batch_size=args.batch),
+    t_acsim = best_of(lambda: run_quantized(program, xn, batch_size=args.batch),
                     args.repeats)
 
     def run_torch() -> torch.Tensor:
@@ -86,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             return model(x)
 
     run_torch()
-    t_torch = _best(run_torch, args.repeats)
+    t_torch = best_of(run_torch, args.repeats)
 
     n = args.batch
     float_rates = [r.rate for r in rates]
