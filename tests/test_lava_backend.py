@@ -57,6 +57,8 @@ def test_compile_for_loihi_and_run_in_lava_predicts_as_acsim(tmp_path: Path) -> 
     assert set(glob.glob("/dev/shm/psm_*")) - before == set()  # the runtime was stopped
     got = json.loads(lava.stdout)
     assert got["backend"] == "lava" and got["samples"] == 6
+    assert {p["kind"] for p in got["processes"]} == {"lif", "dense"}
+    assert all(p["where"].startswith("Loihi 2 neurocore") for p in got["processes"])
     compiled = get_backend("loihi").load(out)
     want = run_quantized(compiled.program, x, lava_timed=True)
     assert got["predictions"] == want.predictions.tolist()
@@ -115,6 +117,11 @@ def test_the_digits_models_in_lava_equal_acsim_at_every_layer_and_step(name: str
             assert np.array_equal(s, ours.spikes[layer][:, b]), (b, layer)
     assert lava.predictions.tolist() == ours.predictions.tolist()
     assert sum(int(s.sum()) for s in lava.spikes[0].values()) > 0
+    from snncc.backends.lava.graph import placement
+
+    where = {p["kind"]: p["where"] for p in placement(program)}
+    assert where["matmul"].startswith("programmable neurons")  # attention is no synapse
+    assert where["lif"].startswith("Loihi 2 neurocore")
 
 
 def test_build_returns_the_connected_processes_for_a_users_pipeline(tmp_path: Path) -> None:

@@ -467,3 +467,36 @@ def predict(program: Program, inputs: np.ndarray,
         if progress is not None:
             progress(b + 1, total)
     return LavaPredictions(np.concatenate(outs), spikes)
+
+
+WHERE = {
+    "lif": "Loihi 2 neurocore (LIF neurons)",
+    "dense": "Loihi 2 neurocore (synapses)",
+    "maxpool2d": "Loihi 2 neurocore (an OR: unit synapses into a threshold-0 neuron)",
+    "add": "Loihi 2 neurocore (graded relay neurons summing spikes into counts)",
+    "matmul": "programmable neurons (Loihi 2 microcode) or the embedded CPUs: a product of "
+              "two spike tensors is not a synapse",
+    "time_mask": "programmable neurons or the host's schedule: a per-step enable",
+    "relabel": "the reading neuron's input (a move and a shift of counts)",
+}
+
+
+def placement(program: Program, p: LavaPlan | None = None) -> list[dict[str, Any]]:
+    """Per Lava process of the network: what it is and what on Loihi 2 would run it
+    (standard neurocores, or programmable neurons / embedded CPUs for what is not a
+    synapse or a LIF)."""
+    p = plan(program) if p is None else p
+    out: list[dict[str, Any]] = []
+    for name in p.neurons:
+        out.append({"process": f"LIF %{name}", "kind": "lif", "where": WHERE["lif"],
+                    "neurons": _size(program, name)})
+    for c in p.connections:
+        kind = "DelayDense" if c.delay else "Dense"
+        out.append({"process": f"{kind} %{c.source} -> %{c.target}", "kind": "dense",
+                    "where": WHERE["dense"], "synapses": int(np.count_nonzero(c.weights)),
+                    "graded": c.graded})
+    for op in p.ops:
+        op_kind = "relabel" if op.target is not None else program.graph.nodes[op.name].op
+        out.append({"process": f"SnnccOp %{op.name}", "kind": op_kind, "where": WHERE[op_kind],
+                    "neurons": op.out_size})
+    return out

@@ -39,7 +39,11 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
     wall = time.perf_counter() - start
     preds = result.predictions.tolist()
     accuracy = None if labels is None else float((result.predictions == labels).mean())
+    from snncc.backends.lava.graph import placement
+
+    where = placement(compiled.program)
     summary = {"backend": "lava", "target": compiled.target.name, "samples": len(preds),
+               "processes": where,
                "predictions": preds, "accuracy": accuracy, "wall_s": wall,
                "steps_per_sample": int(next(iter(result.spikes[0].values())).shape[0])
                if result.spikes and result.spikes[0] else 0}
@@ -49,5 +53,10 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
     out.print(f"{len(preds)} samples in Lava fixed_pt ({compiled.target.name}), "
               f"{summary['steps_per_sample']} steps each, {wall:.1f} s")
     out.print("predictions: " + " ".join(map(str, preds[:32])) + (" ..." if len(preds) > 32 else ""))
+    kinds: dict[str, int] = {}
+    for w in where:
+        kinds[w["where"]] = kinds.get(w["where"], 0) + 1
+    for place, n in kinds.items():
+        out.print(f"  {n} process{'es' if n > 1 else ''} on {place}")
     if accuracy is not None:
         out.print(f"accuracy: {accuracy:.2%}")
