@@ -95,11 +95,11 @@ def _loihi_compile(graph: Graph, hardware: str | Target, calibration: torch.Tens
 
 
 def _lava_run(compiled: Any, inputs: torch.Tensor, batch_size: int,
-              progress: Progress | None) -> Any:
+              progress: Progress | None, timeout_s: float | None = None) -> Any:
     from snncc.backends.lava.graph import predict
 
     x = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else inputs
-    return predict(compiled.program, x, progress)
+    return predict(compiled.program, x, progress, timeout_s)
 
 
 def _nir_compile(graph: Graph, hardware: str | Target, calibration: torch.Tensor | None,

@@ -164,3 +164,23 @@ def test_lava_on_another_python_is_one_clear_line(monkeypatch) -> None:  # type:
         require_lava()
     assert e.value.code == "SNN-LAVA001" and "Python 3.11" in str(e.value)
     assert "--backend acsim" in (e.value.diagnostic.hint or "")
+
+
+def test_a_run_past_its_timeout_is_stopped_and_freed(tmp_path: Path) -> None:
+    """--timeout: the Lava run is stopped, its workers and shared memory freed, exit 2."""
+    import subprocess
+
+    torch.manual_seed(6)
+    model = _classifier()
+    x = torch.rand(4, 3, 1, 6, 6)
+    result = api.compile(model, x[:, :1], target="loihi")
+    assert result.compiled is not None
+    out = tmp_path / "net.loihi"
+    get_backend("loihi").save(result.compiled, out)
+    torch.save(x, tmp_path / "x.pt")
+    before = set(glob.glob("/dev/shm/psm_*"))
+    r = snncc("run", str(out), "--inputs", str(tmp_path / "x.pt"), "--timeout", "0.3")
+    assert r.returncode == 2 and "SNN-LAVA003" in r.stderr and "Traceback" not in r.stderr
+    assert set(glob.glob("/dev/shm/psm_*")) - before == set()
+    ps = subprocess.run(["ps", "-eo", "cmd="], capture_output=True, text=True).stdout
+    assert str(out) not in ps  # no worker of that run is left

@@ -24,6 +24,7 @@ own, which are not written yet.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -411,10 +412,11 @@ def encode_on_host(program: Program, op: str, x: np.ndarray) -> np.ndarray:
     return np.asarray(_encode(program, program.graph.nodes[op], run))[:, 0]
 
 
-def run_lava(program: Program, sample: np.ndarray) -> LavaRun:
+def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = None) -> LavaRun:
     """Run one sample ``[T, *input item]`` through the Lava network of ``program`` in
     ``Loihi2SimCfg(select_tag='fixed_pt')`` for T + depth steps; the runtime is always
-    stopped (on success, on an exception, on SIGINT/SIGTERM)."""
+    stopped (on success, on an exception, on SIGINT/SIGTERM, and at the first step
+    boundary after ``timeout_s`` seconds, which is SNN-LAVA003)."""
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
 
@@ -423,10 +425,21 @@ def run_lava(program: Program, sample: np.ndarray) -> LavaRun:
 
     net = build(program, sample)
     qg = program.qg
+    cfg = Loihi2SimCfg(select_tag="fixed_pt")
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     with signals_stop():
         try:
-            net.root.run(condition=RunSteps(num_steps=net.steps),
-                         run_cfg=Loihi2SimCfg(select_tag="fixed_pt"))
+            # step by step when there is a deadline: it is checked between steps (a signal
+            # timer could fire inside Lava's fork handlers, where Python drops exceptions)
+            chunks = [1] * net.steps if deadline is not None else [net.steps]
+            for done, n in enumerate(chunks, start=1):
+                net.root.run(condition=RunSteps(num_steps=n), run_cfg=cfg)
+                if deadline is not None and time.monotonic() > deadline:
+                    raise SnnccError(
+                        "SNN-LAVA003", f"the Lava run exceeded its time limit of {timeout_s:g} s "
+                        f"(at step {done} of {net.steps}); it was stopped and its processes "
+                        "and shared memory freed",
+                        hint="give a larger --timeout, fewer samples, or run on --backend acsim")
             out = {name: np.moveaxis(np.asarray(s.data.get()), -1, 0).reshape(
                 net.steps, *item_shape(qg.graph.nodes[name])) != 0 for name, s in net.sinks.items()}
         except _Signalled:
@@ -450,7 +463,8 @@ class LavaPredictions:
 
 
 def predict(program: Program, inputs: np.ndarray,
-            progress: Callable[[int, int], None] | None = None) -> LavaPredictions:
+            progress: Callable[[int, int], None] | None = None,
+            timeout_s: float | None = None) -> LavaPredictions:
     """Run each sample of ``inputs`` ``[T, B, ...]`` in Lava; the readout (host ops and
     readout accumulators) is computed from Lava's spikes by acsim's integer datapath on
     Lava's clock, since no Lava process of snncc's own computes it yet."""
@@ -458,8 +472,15 @@ def predict(program: Program, inputs: np.ndarray,
 
     outs, spikes = [], []
     total = inputs.shape[1]
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     for b in range(total):
-        lava = run_lava(program, inputs[:, b])
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise SnnccError("SNN-LAVA003", f"the Lava run exceeded its time limit of "
+                             f"{timeout_s:g} s after {b} of {total} samples",
+                             hint="give a larger --timeout, fewer samples, or run on "
+                                  "--backend acsim")
+        lava = run_lava(program, inputs[:, b], timeout_s=left)
         given = {k: v[:, np.newaxis] for k, v in lava.spikes.items()}
         _, (out, *_) = run_batch(program, inputs[:, b:b + 1], lava_timed=True, given_spikes=given)
         outs.append(np.asarray(out).reshape(1, -1))

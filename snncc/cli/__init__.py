@@ -363,9 +363,11 @@ def artifact_options(fn: F) -> F:
 @click.option("--backend", type=click.Choice(["acsim", "lava"]), default=None,
               help="run on acsim, or in real Lava (fixed_pt); default: lava for a .loihi "
                    "artifact, acsim otherwise")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
+              help="lava: stop the run (freeing its processes) after this many seconds")
 @guarded
 def run_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_size: int,
-            as_json: bool, backend: str | None) -> None:
+            as_json: bool, backend: str | None, timeout_s: float | None) -> None:
     """Run a compiled artifact: predictions, latency and energy per inference (acsim),
     or predictions and every layer's spikes in real Lava."""
     from snncc.cli.acsim_render import render_run, run_artifact
@@ -374,7 +376,7 @@ def run_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_size
         from snncc.cli.lava_render import render_lava_run
 
         render_lava_run(artifact, inputs_path, labels_path, out, as_json=as_json,
-                        show_progress=not as_json)
+                        show_progress=not as_json, timeout_s=timeout_s)
         return
     compiled, inputs, labels, sim, cost, wall = run_artifact(
         artifact, inputs_path, labels_path, batch_size, show_progress=not as_json)

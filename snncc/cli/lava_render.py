@@ -8,13 +8,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from snncc.backends.lava.available import require_lava
-from snncc.backends.registry import BACKENDS, backend_for_file
+from snncc.backends.registry import backend_for_file
 from snncc.cli.render import dumps_json
 from snncc.diagnostics import SnnccError
 
 
 def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, out: Console, *,
-                    as_json: bool, show_progress: bool) -> None:
+                    as_json: bool, show_progress: bool, timeout_s: float | None = None) -> None:
     """Load the artifact, run every sample in Lava (a progress bar per sample), print
     predictions (and accuracy with labels)."""
     import click
@@ -28,14 +28,14 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
     labels = None if given is None else given.numpy().reshape(-1)
     if inputs.ndim < 2:
         raise SnnccError("SNN-CLI006", "inputs need a batch axis [T, B, ...]")
-    run = BACKENDS["loihi"].run
-    assert run is not None
+    from snncc.backends.lava.graph import predict
     start = time.perf_counter()
     with Progress(TextColumn("lava"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeRemainingColumn(), console=err, transient=True,
                   disable=not show_progress) as bar:
         task = bar.add_task("run", total=int(inputs.shape[1]))
-        result = run(compiled, inputs, 1, lambda done, total: bar.update(task, completed=done))
+        result = predict(compiled.program, inputs.numpy(),
+                         lambda done, total: bar.update(task, completed=done), timeout_s)
     wall = time.perf_counter() - start
     preds = result.predictions.tolist()
     accuracy = None if labels is None else float((result.predictions == labels).mean())
