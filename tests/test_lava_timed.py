@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from spikingjelly.clock_driven.neuron import MultiStepLIFNode
+from test_lower import _randomize, _RandomNet
 from torch import nn
 
 import snncc
@@ -93,7 +96,8 @@ class _ConvNet(nn.Module):
         return self.lif2(self.fc(s.flatten(2)))
 
 
-def _lava_equals_acsim(model: nn.Module, x: torch.Tensor, input_kind: str) -> None:
+def _lava_equals_acsim(model: nn.Module, x: torch.Tensor, input_kind: str,
+                       every_layer_fires: bool = True) -> None:
     from snncc.backends.acsim.program import Program
     from snncc.backends.lava.graph import run_lava
 
@@ -106,7 +110,8 @@ def _lava_equals_acsim(model: nn.Module, x: torch.Tensor, input_kind: str) -> No
     assert lava.spikes.keys() == {n.name for n in qg.graph if n.opdef.is_neuron}
     for name, spikes in lava.spikes.items():
         assert np.array_equal(spikes, ours.spikes[name][:, 0]), name
-    assert all(s.any() for s in lava.spikes.values())  # every layer fires: not silence
+    fired = [s.any() for s in lava.spikes.values()]
+    assert all(fired) if every_layer_fires else sum(fired) > len(fired) // 2  # not silence
 
 
 def test_paths_of_different_depth_are_delayed_to_meet_in_lava() -> None:
@@ -119,3 +124,17 @@ def test_an_encoded_conv_net_in_lava_equals_acsim_on_lavas_clock() -> None:
     torch.manual_seed(2)
     x = torch.rand(4, 1, 1, 6, 6)
     _lava_equals_acsim(_ConvNet().eval(), x, "analog")
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(branches=st.lists(st.tuples(st.sampled_from(["attn", "mlp", "conv2"]), st.booleans()),
+                         min_size=1, max_size=3),
+       heads=st.sampled_from([1, 2]), seed=st.integers(0, 1000))
+def test_random_dags_in_lava_equal_acsim_on_lavas_clock(branches: list[tuple[str, bool]],
+                                                        heads: int, seed: int) -> None:
+    """Random residual DAGs (attention, MLP, two-deep branches, long skips; the host's
+    encoding summed into the stream): every layer in real Lava equals acsim's run."""
+    torch.manual_seed(seed)
+    model = _randomize(_RandomNet(8, heads, branches), seed)
+    x = torch.rand(3, 2, 3, 4)
+    _lava_equals_acsim(model, x, "analog", every_layer_fires=False)

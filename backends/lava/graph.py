@@ -85,7 +85,10 @@ class LavaPlan:
     neurons: list[str]
     connections: list[Connection] = field(default_factory=list)
     ops: list[OpProcess] = field(default_factory=list)
-    encoded: dict[str, str] = field(default_factory=dict)  # LIF -> encoding op it reads
+    # the host's encoded currents each LIF reads: (encoding op, moves to the LIF's current,
+    # steps of delay to meet the other terms of its sum)
+    encoded: list[tuple[str, str, list[Callable[[np.ndarray], np.ndarray]], int]] = \
+        field(default_factory=list)
     steps_extra: int = 0  # depth: the run needs T + depth steps
 
 
@@ -198,11 +201,8 @@ def plan(program: Program) -> LavaPlan:
                                          False, _size(program, current), lif,
                                          program.neurons[lif].shift))
                 continue
-            if qg.categories[op_node.inputs[0]] == Cat.ANALOG:
-                if moves or len(_terms(program, current, [])) != 1:
-                    raise SnnccError("SNN-LAVA002", f"%{lif}: the encoded current must reach "
-                                     "the LIF alone, without moves", location=node.location())
-                out.encoded[lif] = op
+            if qg.categories[op_node.inputs[0]] == Cat.ANALOG:  # computed by the host
+                out.encoded.append((lif, op, moves, arrive - latency[op]))
                 continue
             src, before = _source(program, op_node.inputs[0])
             x = _basis(program, src)
@@ -319,9 +319,13 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
     if qg.categories[inp] == Cat.SPIKE:
         spikes_in = Source(data=np.moveaxis(x.reshape(steps, -1).astype(np.int32), 0, -1))
         sources.append(spikes_in)
-    for lif, enc in p.encoded.items():  # the host's encoding, injected as current
-        current = encode_on_host(program, enc, x)
-        src = Source(data=np.moveaxis(current.reshape(steps, -1).astype(np.int32), 0, -1))
+    for lif, enc, moves, delay in p.encoded:  # the host's encoding, injected as current
+        current = encode_on_host(program, enc, x)[:, np.newaxis]
+        for f in moves:
+            current = f(current)
+        late = np.zeros_like(current)
+        late[delay:] = current[:steps - delay]
+        src = Source(data=np.moveaxis(late.reshape(steps, -1).astype(np.int32), 0, -1))
         src.s_out.connect(lifs[lif].a_in)
         sources.append(src)
     own: dict[str, Any] = {}
