@@ -138,3 +138,31 @@ def test_random_dags_in_lava_equal_acsim_on_lavas_clock(branches: list[tuple[str
     model = _randomize(_RandomNet(8, heads, branches), seed)
     x = torch.rand(3, 2, 3, 4)
     _lava_equals_acsim(model, x, "analog", every_layer_fires=False)
+
+
+def test_an_asymmetric_conv_kernel_keeps_pytorchs_orientation_in_lava() -> None:
+    """The lava-dl bug (FACTS.md section 3) must not happen here: the Dense that Lava runs
+    for a conv with a non-square, asymmetric kernel computes PyTorch's conv2d of the
+    quantized weights, and Lava's spikes equal acsim's."""
+    from snncc.backends.acsim.program import Program
+    from snncc.backends.lava.graph import plan, run_lava
+
+    torch.manual_seed(7)
+    conv = nn.Conv2d(2, 3, (3, 2), padding=(1, 0), bias=False)
+    with torch.no_grad():
+        conv.weight.copy_(torch.arange(36, dtype=torch.float32).reshape(3, 2, 3, 2) / 36 - 0.3)
+    model = nn.Sequential(conv, MultiStepLIFNode(tau=2.0, v_threshold=0.2, detach_reset=True))
+    x = (torch.rand(4, 1, 2, 5, 4) < 0.5).float()
+    graph = snncc.compile(snncc.trace(model, x, input_kind="spikes")).graph
+    qg = quantize(graph, "loihi2")
+    program = Program(qg)
+    [c] = plan(program).connections
+    [op] = list(qg.weights)
+    mant = torch.from_numpy(qg.weights[op].mantissa.astype(np.float64))
+    for t in range(4):
+        want = torch.nn.functional.conv2d(x[t].double(), mant, padding=(1, 0)).reshape(-1)
+        assert np.array_equal(c.weights @ x[t, 0].reshape(-1).numpy(), want.numpy())
+    ours = run_quantized(program, x, lava_timed=True)
+    [lif] = [n.name for n in qg.graph if n.opdef.is_neuron]
+    lava = run_lava(program, x[:, 0].numpy())
+    assert lava.spikes[lif].any() and np.array_equal(lava.spikes[lif], ours.spikes[lif][:, 0])
