@@ -166,3 +166,19 @@ def test_an_asymmetric_conv_kernel_keeps_pytorchs_orientation_in_lava() -> None:
     [lif] = [n.name for n in qg.graph if n.opdef.is_neuron]
     lava = run_lava(program, x[:, 0].numpy())
     assert lava.spikes[lif].any() and np.array_equal(lava.spikes[lif], ours.spikes[lif][:, 0])
+
+
+def test_spikingjellys_own_spiking_resnet18_in_lava_equals_acsim() -> None:
+    """A model we did not write: SpikingJelly's zoo ResNet-18 (LIFNode, multi-step), whose
+    identity shortcuts add spikes straight into the residual current (shifted into its
+    domain, delayed to meet the conv path): all 17 LIF layers equal in Lava, every step."""
+    from spikingjelly.activation_based import functional
+    from spikingjelly.activation_based import neuron as ab_neuron
+    from spikingjelly.activation_based.model import spiking_resnet
+
+    torch.manual_seed(0)
+    model = spiking_resnet.spiking_resnet18(num_classes=10, spiking_neuron=ab_neuron.LIFNode,
+                                            detach_reset=True)
+    functional.set_step_mode(model, "m")
+    _lava_equals_acsim(model.eval(), torch.rand(4, 2, 3, 16, 16), "analog",
+                       every_layer_fires=False)

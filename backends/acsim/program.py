@@ -29,7 +29,7 @@ from snncc.backends.acsim.fixedpoint import (
 from snncc.backends.acsim.kernels import I32
 from snncc.ir.graph import Node
 from snncc.ir.ops.weights import ConvAttrs
-from snncc.lower import LayerProgram, lower
+from snncc.lower import LayerProgram, is_pointwise, lower
 from snncc.passes.quantize import QuantizedGraph, item_shape
 
 
@@ -59,17 +59,10 @@ class NeuronConsts:
     shift: int | None  # reads counts: a = count << shift
 
 
-def _is_pointwise(node: Node) -> bool:
-    a = node.attrs
-    assert isinstance(a, ConvAttrs)
-    return (node.params["weight"].shape[-1] == 1 and a.stride == (1,) and a.padding == (0,)
-            and a.dilation == (1,) and a.groups == 1)
-
-
 def _prepare_weights(node: Node, src: Node, mant: np.ndarray, e: int, graded: bool) -> ChipWeights:
     """Lava-layout kernels for one weight op (weights in PyTorch layout; ``mant`` may hold
     a range of the op's input channels, a split's part)."""
-    if node.op == "linear" or (node.op == "conv1d" and _is_pointwise(node)):
+    if node.op == "linear" or (node.op == "conv1d" and is_pointwise(node)):
         w2 = mant.reshape(mant.shape[0], -1)
         return ChipWeights("dense", "linear" if node.op == "linear" else "pointwise", e, graded,
                             w2.shape[0], dense=prepare_dense_weights(w2, weight_exp=e))

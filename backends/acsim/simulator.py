@@ -449,17 +449,18 @@ def _later(x: np.ndarray, d: int) -> np.ndarray:
     return out
 
 
-def _lava_clock(program: Program, x: np.ndarray) -> tuple[Program, np.ndarray, _Run]:
+def _lava_clock(program: Program, x: np.ndarray
+                ) -> tuple[Program, np.ndarray, _Run, dict[str, dict[str, int]]]:
     """Lava's timing: each synapse layer adds a step, the inputs of a join are delayed to
     arrive together, every neuron runs (and adds its bias) on each of T + depth steps,
     the input is followed by zeros; a pruned schedule is not applied (Lava's LIF has no
     skipped steps)."""
-    latency, _ = lava_timing(program.qg)
+    latency, delays = lava_timing(program.qg)
     depth = max(latency.values(), default=0)
     pad = np.zeros((depth, *x.shape[1:]), dtype=x.dtype)
     timed = copy.copy(program)
     timed.schedule = {}
-    return timed, np.concatenate([x, pad]), _Run(steps=x.shape[0] + depth, latency=latency)
+    return timed, np.concatenate([x, pad]), _Run(steps=x.shape[0] + depth, latency=latency), delays
 
 
 def _evaluate_delayed(program: Program, node: Node, run: _Run,
@@ -494,8 +495,7 @@ def _run_checked(program: Program, x: np.ndarray, record_voltage: bool,
                  ) -> tuple[_Run, list[np.ndarray]]:
     graph = program.graph
     if lava_timed:
-        program, x, run = _lava_clock(program, x)
-        _, delays = lava_timing(program.qg)
+        program, x, run, delays = _lava_clock(program, x)
     else:
         run, delays = _Run(steps=x.shape[0]), {}
     run.record_voltage = record_voltage

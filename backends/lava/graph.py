@@ -76,6 +76,8 @@ class OpProcess:
     target: str | None = None
     shift: int | None = None
     in_delays: tuple[int, int] = (0, 0)  # steps each source waits (paths of different depth)
+    # into a LIF: the moves from the op's output to the LIF's current (after ``nodes``)
+    moves: list[Callable[[np.ndarray], np.ndarray]] = field(default_factory=list)
 
 
 @dataclass
@@ -147,7 +149,7 @@ def _terms(program: Program, name: str, after: list[Callable[[np.ndarray], np.nd
     """The weight ops (or the encoding) summed into current ``name``, each with the moves
     from its output to ``name`` (applied in order)."""
     node = program.graph.nodes[name]
-    if node.op in WEIGHT_OPS or _own(program, node):
+    if node.op in WEIGHT_OPS or _own(program, node) or node.opdef.is_neuron:
         return [(name, after)]
     if node.op == "add":
         return [t for i in node.inputs for t in _terms(program, i, after)]
@@ -193,13 +195,11 @@ def plan(program: Program) -> LavaPlan:
         arrive = latency[current]
         for op, moves in _terms(program, current, []):
             op_node = qg.graph.nodes[op]
-            if _own(program, op_node):  # its output reaches the LIF through moves only
-                if arrive != latency[op]:
-                    raise SnnccError("SNN-LAVA002", f"%{lif}: %{op} would need a delay",
-                                     location=node.location())
-                out.ops.append(OpProcess(f"{op}->{lif}", [op], _chain(program, op, current),
-                                         False, _size(program, current), lif,
-                                         program.neurons[lif].shift))
+            if _own(program, op_node) or op_node.opdef.is_neuron:
+                # spikes or counts into the LIF (a shortcut), through moves and sums
+                out.ops.append(OpProcess(f"{op}->{lif}", [op], [], False, _size(program, current),
+                                         lif, _entry_shift(program, current, lif), moves=moves,
+                                         in_delays=(arrive - latency[op], 0)))
                 continue
             if qg.categories[op_node.inputs[0]] == Cat.ANALOG:  # computed by the host
                 out.encoded.append((lif, op, moves, arrive - latency[op]))
@@ -216,6 +216,16 @@ def plan(program: Program) -> LavaPlan:
             out.connections.append(Connection(src, lif, weights, cw.weight_exp,
                                               arrive - latency[op], cw.graded))
     return out
+
+
+def _entry_shift(program: Program, current: str, lif: str) -> int | None:
+    """The shift that brings spikes or counts into what the LIF reads: the current
+    domain's (a spike shortcut summed into a residual current), or the neuron's own
+    input shift when it reads counts directly (Lava's LIF has neither)."""
+    qg = program.qg
+    if qg.categories[current] == Cat.CURRENT:
+        return qg.domains[qg.domain_of[current]].shift
+    return program.neurons[lif].shift
 
 
 def _size(program: Program, name: str) -> int:
@@ -237,8 +247,9 @@ def _own_processes(program: Program, latency: dict[str, int],
     """A process per pooling or product op, fed by the neurons (or processes) whose
     outputs reach its inputs through moves."""
     out = []
+    need = _feeds_a_neuron(program)
     for n in program.graph:
-        if not _own(program, n) or n.name not in _feeds_a_neuron(program):
+        if not _own(program, n) or n.name not in need:
             continue
         sources, nodes = [], []
         for i in n.inputs:
@@ -329,10 +340,11 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
         src.s_out.connect(lifs[lif].a_in)
         sources.append(src)
     own: dict[str, Any] = {}
+    latency, _ = lava_timing(qg)
     for op in p.ops:
         sizes = [_size(program, src) for src in op.sources] + [1]
         own[op.name] = SnnccOp(in_sizes=(sizes[0], sizes[1]), out_size=op.out_size,
-                               fn=_op_function(program, op), delayed=op.delayed,
+                               fn=_op_function(program, op, latency), delayed=op.delayed,
                                in_delays=op.in_delays)
 
     def port(name: str) -> Any:
@@ -357,7 +369,8 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
     return LavaNetwork(steps, sources, lifs, sinks)
 
 
-def _op_function(program: Program, op: OpProcess) -> Callable[[list[np.ndarray], int], np.ndarray]:
+def _op_function(program: Program, op: OpProcess, latency: dict[str, int]
+                 ) -> Callable[[list[np.ndarray], int], np.ndarray]:
     """What one of snncc's own processes computes per step: its sources' flat vectors as
     acsim's arrays ([1 step, 1 sample, *item]), acsim's own evaluation of its nodes, and,
     into a neuron reading counts, the neuron's input shift (Lava's LIF has none)."""
@@ -368,7 +381,6 @@ def _op_function(program: Program, op: OpProcess) -> Callable[[list[np.ndarray],
     timed = copy.copy(program)
     timed.schedule = {}
     qg = program.qg
-    latency, _ = lava_timing(qg)
 
     def fn(xs: list[np.ndarray], t: int) -> np.ndarray:
         run = _Run(steps=1)
@@ -388,6 +400,8 @@ def _op_function(program: Program, op: OpProcess) -> Callable[[list[np.ndarray],
             run.values[name] = (_product_in_child(qg, node, run) if node.op == "matmul"
                                 else _evaluate(timed, node, run))
         result = np.asarray(run.values[op.nodes[-1] if op.nodes else op.sources[0]], np.int32)
+        for move in op.moves:
+            result = move(result)
         if op.shift is not None:
             result = np.left_shift(result, op.shift)
         return result.reshape(-1)

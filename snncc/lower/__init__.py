@@ -4,7 +4,7 @@
 :func:`verify` checks it, :func:`to_text` prints it.
 """
 
-from snncc.lower.build import lava_timing, lower, readout_accumulators
+from snncc.lower.build import is_pointwise, lava_timing, lower, readout_accumulators
 from snncc.lower.program import (
     HOST,
     ChipLayer,
@@ -16,5 +16,5 @@ from snncc.lower.program import (
     verify,
 )
 
-__all__ = ["HOST", "ChipLayer", "HostOp", "LayerProgram", "Split", "Synapses", "lava_timing", "lower",
+__all__ = ["HOST", "ChipLayer", "HostOp", "LayerProgram", "Split", "Synapses", "is_pointwise", "lava_timing", "lower",
            "readout_accumulators", "to_text", "verify"]

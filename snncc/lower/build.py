@@ -40,7 +40,7 @@ from snncc.ir.types import Layout
 from snncc.lower.program import HOST, ChipLayer, HostOp, LayerProgram, Split, Synapses
 from snncc.passes.quantize import WEIGHT_OPS, Cat, QuantizedGraph, item_shape, sum_axes
 
-__all__ = ["lava_timing", "lower", "readout_accumulators"]
+__all__ = ["is_pointwise", "lava_timing", "lower", "readout_accumulators"]
 
 
 def readout_accumulators(qg: QuantizedGraph) -> list[str]:
@@ -77,6 +77,7 @@ class _Lowering:
         self.relays, self.splits = relays, splits
         self.accumulators = readout_accumulators(qg)
         self.relay_terms: dict[str, list[str]] = {}  # a relay's own inputs
+        self.schedule = _schedule(qg)
         self.terms = self._terms()
 
     def _terms(self) -> dict[str, list[str]]:
@@ -111,7 +112,7 @@ class _Lowering:
         node = self.graph.nodes[op]
         if node.op == "matmul":
             return "sparse"
-        if node.op == "conv2d" or node.op == "conv1d" and not _pointwise(node):
+        if node.op == "conv2d" or node.op == "conv1d" and not is_pointwise(node):
             return "conv"
         return "dense"
 
@@ -162,7 +163,7 @@ class _Lowering:
         if not terms and cat == Cat.ANALOG:
             inputs.append(Synapses("", (HOST,), "dense", 1, 0, 0))
         module = n.origin.module_path or self.graph.nodes[src].origin.module_path
-        steps = _schedule(self.qg).get(n.name) if kind == "neuron" else None
+        steps = self.schedule.get(n.name) if kind == "neuron" else None
         return _feature_major(ChipLayer(
             n.name, module, kind, item_shape(n), tuple(inputs),
             neuron=self.qg.neurons.get(n.name) if kind == "neuron" else None,
@@ -213,7 +214,8 @@ def _feature_major(layer: ChipLayer) -> ChipLayer:
     return replace(layer, inputs=inputs, order=(len(shape) - 1, *range(len(shape) - 1)))
 
 
-def _pointwise(node: Node) -> bool:
+def is_pointwise(node: Node) -> bool:
+    """A kernel-1 conv1d with no stride, padding, dilation or groups: a Dense per token."""
     a = node.attrs
     return (isinstance(a, ConvAttrs) and node.params["weight"].shape[-1] == 1
             and a.stride == (1,) and a.padding == (0,) and a.dilation == (1,) and a.groups == 1)

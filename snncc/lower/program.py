@@ -23,7 +23,8 @@ A *chip layer* is a population of neurons on cores:
 
 Each layer's inputs are :class:`Synapses`: one connection from a source (a chip
 layer, or the host's encoded input) through a weight op (or an identity), with
-its fan-in, its synapse count and its delay in steps on a Lava-timed chip.
+its fan-in and its synapse count (the delays a Lava-timed chip needs at joins are
+:func:`snncc.lower.lava_timing`'s).
 """
 
 from __future__ import annotations
@@ -56,7 +57,6 @@ class Synapses:
     count: int
     weights: int
     channels: tuple[int, int] | None = None
-    delay: int = 1  # steps a Lava-timed chip takes through this connection
     # Shared weights (a conv kernel, a per-token linear): ``weight_rows`` distinct rows of
     # ``fan_in`` weights, each read by ``row_stride`` consecutive neurons (1: the rows
     # cycle, token-major); 0 rows: every synapse has its own weight.
