@@ -6,7 +6,7 @@ PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.snncc-installed
 CKPT      := examples/checkpoints/spikingformer_digits.pt
 
-.PHONY: venv demo test lint bench lock clean
+.PHONY: venv demo test lint bench lava-agreement lock clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# the digits models in real Lava vs acsim on 100 test samples (minutes; not in bench)
+lava-agreement: $(STAMP)
+	$(PY) -m benchmarks.lava_agreement --clock both
 
 lock: $(STAMP)
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Pinned versions of every dependency (pip freeze of a working venv on Python 3.10).\n# Regenerate: make lock' > requirements.lock

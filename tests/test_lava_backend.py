@@ -56,11 +56,11 @@ def test_compile_for_loihi_and_run_in_lava_predicts_as_acsim(tmp_path: Path) -> 
     assert lava.returncode == 0, lava.stderr
     assert set(glob.glob("/dev/shm/psm_*")) - before == set()  # the runtime was stopped
     got = json.loads(lava.stdout)
-    assert got["backend"] == "lava" and got["samples"] == 6
+    assert got["backend"] == "lava" and got["samples"] == 6 and got["clock"] == "aligned"
     assert {p["kind"] for p in got["processes"]} == {"lif", "dense"}
     assert all(p["where"].startswith("Loihi 2 neurocore") for p in got["processes"])
     compiled = get_backend("loihi").load(out)
-    want = run_quantized(compiled.program, x, lava_timed=True)
+    want = run_quantized(compiled.program, x)  # the time-aligned model's run
     assert got["predictions"] == want.predictions.tolist()
     same_artifact = snncc("run", str(out), "--inputs", str(tmp_path / "x.pt"), "--backend",
                           "acsim", "--json")
@@ -100,7 +100,9 @@ def test_an_op_the_lava_lowering_lacks_is_named_at_compile_time(tmp_path: Path) 
 def test_the_digits_models_in_lava_equal_acsim_at_every_layer_and_step(name: str) -> None:
     """Tokenizer convs and max-pools, attention's spike products, Spikformer's graded
     residual stream, DTS's time masks: real Lava and acsim's Lava-timed run agree on
-    every neuron layer's spikes at every step, and so on the predictions."""
+    every neuron layer's spikes at every step, and so on the predictions; Lava's
+    aligned run (biases switched on with each layer's first input) gives, in every
+    layer's window, acsim's default time-aligned spikes and predictions."""
     from snncc.backends.acsim.program import Program
     from snncc.backends.lava import predict
     from snncc.examples.digits import encode, load_digits_split
@@ -109,14 +111,26 @@ def test_the_digits_models_in_lava_equal_acsim_at_every_layer_and_step(name: str
     graph = api.compile(api.load(str(CKPT / name), input_shape=(4, 1, 1, 8, 8))).graph
     xtr, _, xte, _ = load_digits_split()
     program = Program(quantize(graph, "loihi2", calibration=encode(xtr[:32])))
-    x = encode(xte[1:4]).numpy()
-    lava = predict(program, x)
+    x = encode(xte[1:3]).numpy()
+    lava = predict(program, x, aligned=False)
     ours = run_quantized(program, x, lava_timed=True)
     for b, spikes in enumerate(lava.spikes):
         for layer, s in spikes.items():
             assert np.array_equal(s, ours.spikes[layer][:, b]), (b, layer)
     assert lava.predictions.tolist() == ours.predictions.tolist()
     assert sum(int(s.sum()) for s in lava.spikes[0].values()) > 0
+
+    aligned = predict(program, x)
+    trained = run_quantized(program, x)  # acsim's default run, the pruned schedule too
+    for b, spikes in enumerate(aligned.windows(x.shape[0])):
+        for layer, s in spikes.items():
+            run = program.schedule.get(layer)  # a pruned neuron's skipped steps are
+            steps = list(range(x.shape[0])) if run is None else run  # masked: unseen
+            assert np.array_equal(s[steps], trained.spikes[layer][steps, b]), (b, layer)
+    assert aligned.predictions.tolist() == trained.predictions.tolist()
+    # the host's float readout of equal integer sums (batch 1 vs 2: float32 sum order)
+    assert np.allclose(aligned.outputs, trained.outputs[0].reshape(aligned.outputs.shape),
+                       rtol=1e-6, atol=1e-5)
     from snncc.backends.lava.graph import placement
 
     where = {p["kind"]: p["where"] for p in placement(program)}

@@ -106,7 +106,7 @@ def _lava_equals_acsim(model: nn.Module, x: torch.Tensor, input_kind: str,
     qg = quantize(graph, "loihi2", calibration=x)
     program = Program(qg)
     ours = run_quantized(program, x, lava_timed=True)
-    lava = run_lava(program, x[:, 0].numpy())
+    lava = run_lava(program, x[:, 0].numpy(), aligned=False)
     assert lava.spikes.keys() == {n.name for n in qg.graph if n.opdef.is_neuron}
     for name, spikes in lava.spikes.items():
         assert np.array_equal(spikes, ours.spikes[name][:, 0]), name
@@ -164,7 +164,7 @@ def test_an_asymmetric_conv_kernel_keeps_pytorchs_orientation_in_lava() -> None:
         assert np.array_equal(c.weights @ x[t, 0].reshape(-1).numpy(), want.numpy())
     ours = run_quantized(program, x, lava_timed=True)
     [lif] = [n.name for n in qg.graph if n.opdef.is_neuron]
-    lava = run_lava(program, x[:, 0].numpy())
+    lava = run_lava(program, x[:, 0].numpy(), aligned=False)
     assert lava.spikes[lif].any() and np.array_equal(lava.spikes[lif], ours.spikes[lif][:, 0])
 
 

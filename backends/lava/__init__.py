@@ -18,15 +18,19 @@ from snncc.backends.lava.chain import LavaChainResult, run_lava_chain
 from snncc.backends.lava.graph import LavaNetwork, LavaPredictions, plan, predict, run_lava
 
 
-def build(artifact: str | Path, sample: np.ndarray) -> LavaNetwork:
+def build(artifact: str | Path, sample: np.ndarray, aligned: bool = False) -> LavaNetwork:
     """The connected Lava processes of a compiled artifact for one sample ``[T, ...]``:
     its sources (input RingBuffers), every LIF by IR node (outputs: their ``s_out``),
-    and sinks recording their spikes; run it with ``network.root.run(...)``."""
+    and sinks recording their spikes; run it with ``network.root.run(...)`` (Lava's
+    clock: every layer's bias from step 0), or, with ``aligned=True``, with
+    ``network.run(run_cfg)``, which switches each layer's bias on when its first input
+    arrives, so each layer's window (``network.starts``) holds the time-aligned
+    model's spikes."""
     from snncc.backends.lava.graph import build as build_network
     from snncc.backends.registry import backend_for_file
 
     compiled = backend_for_file(artifact).load(artifact)
-    return build_network(compiled.program, np.asarray(sample))
+    return build_network(compiled.program, np.asarray(sample), aligned=aligned)
 
 
 __all__ = ["LavaChainResult", "LavaNetwork", "LavaPredictions", "build", "plan", "predict",

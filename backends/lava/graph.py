@@ -12,14 +12,22 @@ connections. Paths of different depth are matched with ``DelayDense``
 applies the same ones), so each LIF sees what acsim's Lava-timed run computes,
 step for step.
 
-What this first Lava lowering runs: spike or host-encoded inputs (the encoding
-runs on the host, its integer current injected into the first LIF), weight
-ops (linear, conv1d, conv2d) fed binary spikes, residual sums of currents, and
-LIF neurons; every neuron layer's spikes are recorded, and the readout after
-the last neurons (spike counts, the head) is computed from them on the host by
-acsim's integer datapath. Other ops on the way into a neuron (spike products,
-pooling, time masks) are named in an error: they need processes of snncc's
-own, which are not written yet.
+What it runs: spike or host-encoded inputs (the encoding runs on the host, its
+integer current injected into the first LIF), weight ops fed spikes or counts,
+residual sums of currents, LIF neurons, and, as processes of snncc's own
+(:mod:`.procs.snncc_op`), max-pooling, spike products, sums of spikes and time
+masks; every neuron layer's spikes are recorded, and the readout after the last
+neurons (spike counts, the head) is computed from them on the host by acsim's
+integer datapath.
+
+Two clocks. Lava's LIF adds its bias on every step, also on the steps before its
+first input arrives (a layer at depth d gets d steps of bias ahead of its
+input), which the trained, time-aligned model never does. An *aligned* run
+(``run_lava``'s default) holds each LIF's bias at 0 and switches it on at the
+step its first input arrives, pausing the runtime there; every layer then
+computes, in its window of T steps, exactly acsim's default run (the digits
+models' predictions are the trained model's). Built with ``aligned=False`` the
+network runs from step 0 as one block: acsim's ``lava_timed`` mode.
 """
 
 from __future__ import annotations
@@ -272,10 +280,17 @@ def _exp0(cw: Any) -> Any:
 
 @dataclass
 class LavaRun:
-    """Every neuron layer's spikes ``[T + depth, *item]`` of one sample, in Lava."""
+    """Every neuron layer's spikes ``[T + depth, *item]`` of one sample, in Lava, and the
+    step each layer's window of the model's T steps starts at."""
 
     spikes: dict[str, np.ndarray]
     steps: int
+    starts: dict[str, int] = field(default_factory=dict)
+
+    def windows(self, T: int) -> dict[str, np.ndarray]:
+        """Each layer's spikes in its own window ``[T, *item]``: on an aligned run, what
+        the time-aligned model computes at steps 0..T-1."""
+        return {k: v[self.starts[k]:self.starts[k] + T] for k, v in self.spikes.items()}
 
 
 @dataclass
@@ -291,16 +306,45 @@ class LavaNetwork:
     sources: list[Any]
     lifs: dict[str, Any]
     sinks: dict[str, Any]
+    # the step each LIF's first input arrives (its latency on Lava's clock): its window
+    # of the model's T steps starts there
+    starts: dict[str, int] = field(default_factory=dict)
+    # aligned runs: (step, LIF, bias) -- the bias each LIF is given when its first input
+    # arrives (it holds 0 before, so no bias accumulates ahead of the input)
+    bias_on: list[tuple[int, Any, np.ndarray]] = field(default_factory=list)
 
     @property
     def root(self) -> Any:
         """The process to call ``run``/``stop`` on (any one runs the whole network)."""
         return self.sources[0] if self.sources else next(iter(self.lifs.values()))
 
+    def run(self, run_cfg: Any, after_chunk: Callable[[int], None] | None = None) -> None:
+        """Run all ``steps``, pausing where ``bias_on`` switches a layer's bias on (an
+        aligned network); with ``after_chunk`` (called with the step reached, e.g. to
+        check a deadline) one step at a time. The caller stops the runtime."""
+        from lava.magma.core.run_conditions import RunSteps
 
-def build(program: Program, sample: np.ndarray) -> LavaNetwork:
+        stops = {s for s, _, _ in self.bias_on if s < self.steps} | {self.steps}
+        if after_chunk is not None:
+            stops |= set(range(1, self.steps))
+        done = 0
+        for stop in sorted(stops):
+            for _, lif, bias in (b for b in self.bias_on if b[0] == done):
+                lif.bias_mant.set(bias)
+            self.root.run(condition=RunSteps(num_steps=stop - done), run_cfg=run_cfg)
+            done = stop
+            if after_chunk is not None:
+                after_chunk(done)
+
+
+def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNetwork:
     """The Lava processes of ``program`` (connected, not running) for one sample
-    ``[T, *input item]``, to run for T + depth steps."""
+    ``[T, *input item]``, to run for T + depth steps. ``aligned``: each LIF's bias is
+    held at 0 until its first input arrives (``bias_on`` says when to set it;
+    :meth:`LavaNetwork.run` does), so every layer computes, in its window of T steps,
+    what the time-aligned model computes; else (the default, for a pipeline that runs
+    all steps at once) the bias runs from step 0, as on a chip that starts all layers
+    together: acsim's Lava-timed mode."""
     require_lava()
     from snncc.backends.lava.chain import _import_lava_runtime
 
@@ -318,12 +362,18 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
     steps = T + p.steps_extra
     x = np.zeros((steps, *sample.shape[1:]), dtype=np.float32)
     x[:T] = sample
+    latency, _ = lava_timing(qg)
     lifs: dict[str, Any] = {}
+    bias_on: list[tuple[int, Any, np.ndarray]] = []
     for name in p.neurons:
         nq = qg.neurons[name]
+        bias = np.asarray(nq.bias_mant).reshape(-1)
+        late = aligned and latency[name] > 0 and bool(bias.any())
         lifs[name] = LIF(shape=(int(np.prod(item_shape(qg.graph.nodes[name]))),), du=nq.du,
-                         dv=nq.dv, vth=nq.vth, bias_mant=nq.bias_mant.reshape(-1),
+                         dv=nq.dv, vth=nq.vth, bias_mant=np.zeros_like(bias) if late else bias,
                          bias_exp=nq.bias_exp, name=name)
+        if late:
+            bias_on.append((latency[name], lifs[name], bias))
     sources: list[Any] = []
     inp = qg.graph.inputs[0]
     spikes_in: Any = None
@@ -334,13 +384,12 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
         current = encode_on_host(program, enc, x)[:, np.newaxis]
         for f in moves:
             current = f(current)
-        late = np.zeros_like(current)
-        late[delay:] = current[:steps - delay]
-        src = Source(data=np.moveaxis(late.reshape(steps, -1).astype(np.int32), 0, -1))
+        held = np.zeros_like(current)
+        held[delay:] = current[:steps - delay]
+        src = Source(data=np.moveaxis(held.reshape(steps, -1).astype(np.int32), 0, -1))
         src.s_out.connect(lifs[lif].a_in)
         sources.append(src)
     own: dict[str, Any] = {}
-    latency, _ = lava_timing(qg)
     for op in p.ops:
         sizes = [_size(program, src) for src in op.sources] + [1]
         own[op.name] = SnnccOp(in_sizes=(sizes[0], sizes[1]), out_size=op.out_size,
@@ -366,7 +415,8 @@ def build(program: Program, sample: np.ndarray) -> LavaNetwork:
     for name, lif in lifs.items():
         sinks[name] = Sink(shape=lif.s_out.shape, buffer=steps)
         lif.s_out.connect(sinks[name].a_in)
-    return LavaNetwork(steps, sources, lifs, sinks)
+    return LavaNetwork(steps, sources, lifs, sinks, {n: latency[n] for n in lifs},
+                       sorted(bias_on, key=lambda b: b[0]))
 
 
 def _op_function(program: Program, op: OpProcess, latency: dict[str, int]
@@ -430,34 +480,35 @@ def encode_on_host(program: Program, op: str, x: np.ndarray) -> np.ndarray:
     return np.asarray(_encode(program, program.graph.nodes[op], run))[:, 0]
 
 
-def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = None) -> LavaRun:
+def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = None,
+             aligned: bool = True) -> LavaRun:
     """Run one sample ``[T, *input item]`` through the Lava network of ``program`` in
-    ``Loihi2SimCfg(select_tag='fixed_pt')`` for T + depth steps; the runtime is always
-    stopped (on success, on an exception, on SIGINT/SIGTERM, and at the first step
-    boundary after ``timeout_s`` seconds, which is SNN-LAVA003)."""
-    from lava.magma.core.run_conditions import RunSteps
+    ``Loihi2SimCfg(select_tag='fixed_pt')`` for T + depth steps (pausing where a layer's
+    bias is switched on, for an ``aligned`` run); the runtime is always stopped (on
+    success, on an exception, on SIGINT/SIGTERM, and at the first step boundary after
+    ``timeout_s`` seconds, which is SNN-LAVA003)."""
     from lava.magma.core.run_configs import Loihi2SimCfg
 
     from snncc.backends.lava.chain import _kill_runtime, _Signalled
     from snncc.backends.lava.chain import _signals_stop_the_run as signals_stop
 
-    net = build(program, sample)
+    net = build(program, sample, aligned=aligned)
     qg = program.qg
-    cfg = Loihi2SimCfg(select_tag="fixed_pt")
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+    def check(done: int) -> None:
+        # between steps: a signal timer could fire inside Lava's fork handlers, where
+        # Python drops exceptions
+        if deadline is not None and time.monotonic() > deadline:
+            raise SnnccError(
+                "SNN-LAVA003", f"the Lava run exceeded its time limit of {timeout_s:g} s "
+                f"(at step {done} of {net.steps}); it was stopped and its processes "
+                "and shared memory freed",
+                hint="give a larger --timeout, fewer samples, or run on --backend acsim")
+
     with signals_stop():
         try:
-            # step by step when there is a deadline: it is checked between steps (a signal
-            # timer could fire inside Lava's fork handlers, where Python drops exceptions)
-            chunks = [1] * net.steps if deadline is not None else [net.steps]
-            for done, n in enumerate(chunks, start=1):
-                net.root.run(condition=RunSteps(num_steps=n), run_cfg=cfg)
-                if deadline is not None and time.monotonic() > deadline:
-                    raise SnnccError(
-                        "SNN-LAVA003", f"the Lava run exceeded its time limit of {timeout_s:g} s "
-                        f"(at step {done} of {net.steps}); it was stopped and its processes "
-                        "and shared memory freed",
-                        hint="give a larger --timeout, fewer samples, or run on --backend acsim")
+            net.run(Loihi2SimCfg(select_tag="fixed_pt"), check if deadline is not None else None)
             out = {name: np.moveaxis(np.asarray(s.data.get()), -1, 0).reshape(
                 net.steps, *item_shape(qg.graph.nodes[name])) != 0 for name, s in net.sinks.items()}
         except _Signalled:
@@ -465,7 +516,7 @@ def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = Non
             raise
         finally:
             net.root.stop()
-    return LavaRun(out, net.steps)
+    return LavaRun(out, net.steps, net.starts)
 
 
 @dataclass
@@ -474,6 +525,11 @@ class LavaPredictions:
 
     outputs: np.ndarray  # [B, ...] the graph's first output (host floats)
     spikes: list[dict[str, np.ndarray]]  # per sample, per neuron layer [T + depth, *item]
+    starts: dict[str, int] = field(default_factory=dict)  # each layer's window start
+
+    def windows(self, T: int) -> list[dict[str, np.ndarray]]:
+        """Per sample, each layer's spikes in its window of the model's T steps."""
+        return [LavaRun(s, 0, self.starts).windows(T) for s in self.spikes]
 
     @property
     def predictions(self) -> np.ndarray:
@@ -482,14 +538,18 @@ class LavaPredictions:
 
 def predict(program: Program, inputs: np.ndarray,
             progress: Callable[[int, int], None] | None = None,
-            timeout_s: float | None = None) -> LavaPredictions:
+            timeout_s: float | None = None, aligned: bool = True) -> LavaPredictions:
     """Run each sample of ``inputs`` ``[T, B, ...]`` in Lava; the readout (host ops and
-    readout accumulators) is computed from Lava's spikes by acsim's integer datapath on
-    Lava's clock, since no Lava process of snncc's own computes it yet."""
+    readout accumulators) is computed from Lava's spikes by acsim's integer datapath,
+    since no Lava process of snncc's own computes it yet. ``aligned`` (the default):
+    biases start with each layer's first input and the readout reads every layer's
+    window, so the predictions are the time-aligned model's (acsim's default run);
+    else the whole network runs from step 0 and the readout is on Lava's clock
+    (acsim's ``lava_timed`` run). ``spikes`` holds the full ``T + depth`` steps."""
     from snncc.backends.acsim.simulator import run_batch
 
     outs, spikes = [], []
-    total = inputs.shape[1]
+    T, total = inputs.shape[0], inputs.shape[1]
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     for b in range(total):
         left = None if deadline is None else deadline - time.monotonic()
@@ -498,14 +558,16 @@ def predict(program: Program, inputs: np.ndarray,
                              f"{timeout_s:g} s after {b} of {total} samples",
                              hint="give a larger --timeout, fewer samples, or run on "
                                   "--backend acsim")
-        lava = run_lava(program, inputs[:, b], timeout_s=left)
-        given = {k: v[:, np.newaxis] for k, v in lava.spikes.items()}
-        _, (out, *_) = run_batch(program, inputs[:, b:b + 1], lava_timed=True, given_spikes=given)
+        lava = run_lava(program, inputs[:, b], timeout_s=left, aligned=aligned)
+        seen = lava.windows(T) if aligned else lava.spikes
+        given = {k: v[:, np.newaxis] for k, v in seen.items()}
+        _, (out, *_) = run_batch(program, inputs[:, b:b + 1], lava_timed=not aligned,
+                                 given_spikes=given)
         outs.append(np.asarray(out).reshape(1, -1))
         spikes.append(lava.spikes)
         if progress is not None:
             progress(b + 1, total)
-    return LavaPredictions(np.concatenate(outs), spikes)
+    return LavaPredictions(np.concatenate(outs), spikes, lava.starts if total else {})
 
 
 WHERE = {

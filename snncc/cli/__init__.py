@@ -365,9 +365,14 @@ def artifact_options(fn: F) -> F:
                    "artifact, acsim otherwise")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True),
               help="lava: stop the run (freeing its processes) after this many seconds")
+@click.option("--clock", type=click.Choice(["aligned", "lava"]), default="aligned",
+              show_default=True,
+              help="lava: 'aligned' switches each layer's bias on with its first input and "
+                   "reads each layer's window (the trained model's timing); 'lava' runs "
+                   "every layer from step 0 (acsim's Lava-timed mode)")
 @guarded
 def run_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_size: int,
-            as_json: bool, backend: str | None, timeout_s: float | None) -> None:
+            as_json: bool, backend: str | None, timeout_s: float | None, clock: str) -> None:
     """Run a compiled artifact: predictions, latency and energy per inference (acsim),
     or predictions and every layer's spikes in real Lava."""
     from snncc.cli.acsim_render import render_run, run_artifact
@@ -376,7 +381,8 @@ def run_cmd(artifact: str, inputs_path: str, labels_path: str | None, batch_size
         from snncc.cli.lava_render import render_lava_run
 
         render_lava_run(artifact, inputs_path, labels_path, out, as_json=as_json,
-                        show_progress=not as_json, timeout_s=timeout_s)
+                        show_progress=not as_json, timeout_s=timeout_s,
+                        aligned=clock == "aligned")
         return
     compiled, inputs, labels, sim, cost, wall = run_artifact(
         artifact, inputs_path, labels_path, batch_size, show_progress=not as_json)

@@ -14,7 +14,8 @@ from snncc.diagnostics import SnnccError
 
 
 def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, out: Console, *,
-                    as_json: bool, show_progress: bool, timeout_s: float | None = None) -> None:
+                    as_json: bool, show_progress: bool, timeout_s: float | None = None,
+                    aligned: bool = True) -> None:
     """Load the artifact, run every sample in Lava (a progress bar per sample), print
     predictions (and accuracy with labels)."""
     import click
@@ -35,7 +36,8 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
                   disable=not show_progress) as bar:
         task = bar.add_task("run", total=int(inputs.shape[1]))
         result = predict(compiled.program, inputs.numpy(),
-                         lambda done, total: bar.update(task, completed=done), timeout_s)
+                         lambda done, total: bar.update(task, completed=done), timeout_s,
+                         aligned=aligned)
     wall = time.perf_counter() - start
     preds = result.predictions.tolist()
     accuracy = None if labels is None else float((result.predictions == labels).mean())
@@ -43,6 +45,7 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
 
     where = placement(compiled.program)
     summary = {"backend": "lava", "target": compiled.target.name, "samples": len(preds),
+               "clock": "aligned" if aligned else "lava",
                "processes": where,
                "predictions": preds, "accuracy": accuracy, "wall_s": wall,
                "steps_per_sample": int(next(iter(result.spikes[0].values())).shape[0])
@@ -51,7 +54,9 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
         click.echo(dumps_json(summary, indent=2))
         return
     out.print(f"{len(preds)} samples in Lava fixed_pt ({compiled.target.name}), "
-              f"{summary['steps_per_sample']} steps each, {wall:.1f} s")
+              f"{summary['steps_per_sample']} steps each, {wall:.1f} s, "
+              + ("biases switched on with each layer's first input (aligned)" if aligned
+                 else "every layer from step 0 (Lava's clock)"))
     out.print("predictions: " + " ".join(map(str, preds[:32])) + (" ..." if len(preds) > 32 else ""))
     kinds: dict[str, int] = {}
     for w in where:
