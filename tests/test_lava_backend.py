@@ -133,8 +133,11 @@ def test_the_digits_models_in_lava_equal_acsim_at_every_layer_and_step(name: str
                        rtol=1e-6, atol=1e-5)
     from snncc.backends.lava.graph import placement
 
-    where = {p["kind"]: p["where"] for p in placement(program)}
+    processes = placement(program)
+    where = {p["kind"]: p["where"] for p in processes}
     assert where["matmul"].startswith("programmable neurons")  # attention is no synapse
+    # the tokenizer's convs (and Spikformer's per-token linears) are Lava's own Conv
+    assert sum(p["process"].startswith("Conv ") for p in processes) >= 4
     assert where["lif"].startswith("Loihi 2 neurocore")
 
 

@@ -141,9 +141,12 @@ def test_random_dags_in_lava_equal_acsim_on_lavas_clock(branches: list[tuple[str
 
 
 def test_an_asymmetric_conv_kernel_keeps_pytorchs_orientation_in_lava() -> None:
-    """The lava-dl bug (FACTS.md section 3) must not happen here: the Dense that Lava runs
-    for a conv with a non-square, asymmetric kernel computes PyTorch's conv2d of the
-    quantized weights, and Lava's spikes equal acsim's."""
+    """The lava-dl bug (FACTS.md section 3) must not happen here: the Lava ``Conv`` built
+    for a conv with a non-square, asymmetric kernel computes, by Lava's own convolution
+    code, PyTorch's conv2d of the quantized weights (scaled by the exponent Lava's Conv
+    ignores), and Lava's spikes equal acsim's."""
+    from lava.proc.conv import utils as lava_conv
+
     from snncc.backends.acsim.program import Program
     from snncc.backends.lava.graph import plan, run_lava
 
@@ -157,11 +160,17 @@ def test_an_asymmetric_conv_kernel_keeps_pytorchs_orientation_in_lava() -> None:
     qg = quantize(graph, "loihi2")
     program = Program(qg)
     [c] = plan(program).connections
+    assert c.conv is not None and c.weights is None  # Lava's Conv, not a composed matrix
     [op] = list(qg.weights)
-    mant = torch.from_numpy(qg.weights[op].mantissa.astype(np.float64))
+    wq = qg.weights[op]
+    mant = torch.from_numpy(wq.mantissa.astype(np.float64))
+    k = c.conv.kwargs
     for t in range(4):
-        want = torch.nn.functional.conv2d(x[t].double(), mant, padding=(1, 0)).reshape(-1)
-        assert np.array_equal(c.weights @ x[t, 0].reshape(-1).numpy(), want.numpy())
+        want = torch.nn.functional.conv2d(x[t].double(), mant, padding=(1, 0)) * 2 ** wq.weight_exp
+        got = lava_conv.conv(x[t, 0].numpy().transpose(2, 1, 0), k["weight"],
+                             k["weight"].shape[1:3], k["stride"], k["padding"], k["dilation"],
+                             k["groups"])  # what Lava's PyConvModelFixed computes, (W, H, C)
+        assert np.array_equal(got.transpose(2, 1, 0), want[0].numpy())
     ours = run_quantized(program, x, lava_timed=True)
     [lif] = [n.name for n in qg.graph if n.opdef.is_neuron]
     lava = run_lava(program, x[:, 0].numpy(), aligned=False)

@@ -40,10 +40,12 @@ from typing import Any
 import numpy as np
 
 from snncc.backends.acsim.datapath import chip_weight_op
+from snncc.backends.acsim.fixedpoint import torch_conv_params_to_lava, torch_conv_weight_to_lava
 from snncc.backends.acsim.program import Program
 from snncc.backends.lava.available import require_lava
 from snncc.diagnostics import SnnccError
 from snncc.ir.graph import Node
+from snncc.ir.ops.weights import ConvAttrs
 from snncc.lower import lava_timing
 from snncc.passes.quantize import (
     STRUCTURAL_OPS,
@@ -59,15 +61,28 @@ SUPPORTED = {"input", "add", *WEIGHT_OPS, *STRUCTURAL_OPS, *OWN_PROCESS}
 
 
 @dataclass
+class LavaConv:
+    """A conv connection as Lava's own ``Conv``: its constructor's arguments in Lava's
+    layout (kernel flipped and transposed, (x, y) order, input (W, H, C)), and the
+    PyTorch-order items its ports are reshaped from and to (the LIFs are flat)."""
+
+    kwargs: dict[str, Any]  # weight, input_shape, padding, stride, dilation, groups
+    in_item: tuple[int, int, int]  # (C, H, W) of the source's flat spikes
+    out_item: tuple[int, int, int]  # (C', H', W') of the reading LIF's flat current
+    channels_last: bool = False  # the flat order already is Lava's (tokens, 1, features)
+
+
+@dataclass
 class Connection:
-    """One Dense (or DelayDense) of the network: source neurons -> a LIF's current."""
+    """One Dense, DelayDense or Conv of the network: source neurons -> a LIF's current."""
 
     source: str  # a neuron layer, or the graph's spiking input
     target: str  # the LIF that reads it
-    weights: np.ndarray  # int, [target neurons, source neurons] (flat C order)
+    weights: np.ndarray | None  # int, [target neurons, source neurons] (flat C order)
     weight_exp: int
     delay: int  # steps beyond the synapse's own one (DelayDense)
-    graded: bool = False  # fed counts: graded spikes (Dense with num_message_bits)
+    graded: bool = False  # fed counts: graded spikes (num_message_bits)
+    conv: LavaConv | None = None  # a Lava Conv instead of a composed matrix
 
 
 @dataclass
@@ -139,8 +154,15 @@ def _unsupported(program: Program) -> list[Node]:
 
 
 def _move(node: Node, program: Program) -> Callable[[np.ndarray], np.ndarray]:
+    """``node``'s move on acsim's arrays; the function carries the op's name (``op``),
+    so a plan can tell moves that keep the flat order from transposes."""
     src = program.graph.nodes[node.inputs[0]]
-    return lambda x: item_structural(node, src, x)
+
+    def move(x: np.ndarray) -> np.ndarray:
+        return item_structural(node, src, x)
+
+    move.op = node.op  # type: ignore[attr-defined]
+    return move
 
 
 def _basis(program: Program, name: str) -> np.ndarray:
@@ -213,6 +235,11 @@ def plan(program: Program) -> LavaPlan:
                 out.encoded.append((lif, op, moves, arrive - latency[op]))
                 continue
             src, before = _source(program, op_node.inputs[0])
+            conv = _lava_conv(program, op_node, before + moves, arrive - latency[op])
+            if conv is not None:
+                out.connections.append(Connection(src, lif, None, 0, 0,
+                                                  program.weights[op].graded, conv))
+                continue
             x = _basis(program, src)
             for f in before:
                 x = f(x)
@@ -224,6 +251,42 @@ def plan(program: Program) -> LavaPlan:
             out.connections.append(Connection(src, lif, weights, cw.weight_exp,
                                               arrive - latency[op], cw.graded))
     return out
+
+
+ORDER_KEEPING = {"reshape", "flatten", "unsqueeze", "identity"}  # flat C order unchanged
+
+
+def _lava_conv(program: Program, node: Node, moves: list[Callable[[np.ndarray], np.ndarray]],
+               delay: int) -> LavaConv | None:
+    """Lava's ``Conv`` for a conv whose source and reader see it through moves that keep
+    the flat order, with no delay to add (Conv has no delayed variant) and an exponent
+    >= 0: Lava's Conv ignores ``weight_exp``, so the mantissas carry it (``m << e``: the
+    sum is congruent mod 2**24 to acsim's shifted 24-bit sum, and the LIF's current
+    wraps at 24 bits after ``a << 6``, so the neuron sees the same). Else None: the
+    connection is composed into a Dense, which is exact for any layout."""
+    wq = program.qg.weights[node.name]
+    item, out = item_shape(program.graph.nodes[node.inputs[0]]), item_shape(node)
+    per_token = node.op == "linear" and len(item) == 2
+    if node.op not in ("conv1d", "conv2d") and not per_token or delay or wq.weight_exp < 0 \
+            or any(getattr(m, "op", None) not in ORDER_KEEPING for m in moves):
+        return None
+    mant = np.asarray(wq.mantissa).astype(np.int64) << wq.weight_exp
+    if per_token:  # [N, D] token-major: a 1x1 conv over (x=N, y=1, c=D), no transposes
+        weight = mant[:, np.newaxis, np.newaxis, :].astype(np.int32)
+        return LavaConv({"weight": weight, "input_shape": (item[0], 1, item[1])},
+                        (item[0], 1, item[1]), (out[0], 1, out[1]), channels_last=True)
+    a = node.attrs
+    assert isinstance(a, ConvAttrs)
+    if node.op == "conv1d":  # over [C, 1, L]
+        mant, item, out = mant[:, :, np.newaxis, :], (item[0], 1, item[1]), (out[0], 1, out[1])
+        geometry = [(h, v[0]) for h, v in zip((1, 0, 1), (a.stride, a.padding, a.dilation))]
+    else:
+        geometry = [tuple(v) for v in (a.stride, a.padding, a.dilation)]
+    stride, padding, dilation = (torch_conv_params_to_lava(g) for g in geometry)
+    kwargs = {"weight": torch_conv_weight_to_lava(mant).astype(np.int32),
+              "input_shape": (item[2], item[1], item[0]), "padding": padding,
+              "stride": stride, "dilation": dilation, "groups": int(a.groups)}
+    return LavaConv(kwargs, (item[0], item[1], item[2]), (out[0], out[1], out[2]))
 
 
 def _entry_shift(program: Program, current: str, lif: str) -> int | None:
@@ -349,6 +412,7 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
     from snncc.backends.lava.chain import _import_lava_runtime
 
     _import_lava_runtime()
+    from lava.proc.conv.process import Conv
     from lava.proc.dense.process import DelayDense, Dense
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
@@ -406,8 +470,18 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
         if op.target is not None:
             own[op.name].out.connect(lifs[op.target].a_in)
     for c in p.connections:
+        bits = 24 if c.graded else 0
+        if c.conv is not None:  # ports: flat (C, H, W) <-> Lava's (W, H, C)
+            conv = Conv(**c.conv.kwargs, num_message_bits=bits)
+            axes = None if c.conv.channels_last else (2, 1, 0)
+            into, out_of = port(c.source).reshape(c.conv.in_item), conv.a_out
+            if axes is not None:
+                into, out_of = into.transpose(axes), out_of.transpose(axes)
+            into.connect(conv.s_in)
+            out_of.reshape((int(np.prod(c.conv.out_item)),)).connect(lifs[c.target].a_in)
+            continue
         kw: dict[str, Any] = {"weights": c.weights, "weight_exp": int(c.weight_exp),
-                              "num_message_bits": 24 if c.graded else 0}
+                              "num_message_bits": bits}
         syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
         port(c.source).connect(syn.s_in)
         syn.a_out.connect(lifs[c.target].a_in)
@@ -592,9 +666,10 @@ def placement(program: Program, p: LavaPlan | None = None) -> list[dict[str, Any
         out.append({"process": f"LIF %{name}", "kind": "lif", "where": WHERE["lif"],
                     "neurons": _size(program, name)})
     for c in p.connections:
-        kind = "DelayDense" if c.delay else "Dense"
+        kind = "Conv" if c.conv else "DelayDense" if c.delay else "Dense"
+        stored = c.conv.kwargs["weight"] if c.conv else c.weights
         out.append({"process": f"{kind} %{c.source} -> %{c.target}", "kind": "dense",
-                    "where": WHERE["dense"], "synapses": int(np.count_nonzero(c.weights)),
+                    "where": WHERE["dense"], "weights": int(np.count_nonzero(stored)),
                     "graded": c.graded})
     for op in p.ops:
         op_kind = "relabel" if op.target is not None else program.graph.nodes[op.name].op
