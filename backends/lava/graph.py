@@ -281,7 +281,7 @@ def _lava_conv(program: Program, node: Node, moves: list[Callable[[np.ndarray], 
         mant, item, out = mant[:, :, np.newaxis, :], (item[0], 1, item[1]), (out[0], 1, out[1])
         geometry = [(h, v[0]) for h, v in zip((1, 0, 1), (a.stride, a.padding, a.dilation))]
     else:
-        geometry = [tuple(v) for v in (a.stride, a.padding, a.dilation)]
+        geometry = [(v[0], v[1]) for v in (a.stride, a.padding, a.dilation)]
     stride, padding, dilation = (torch_conv_params_to_lava(g) for g in geometry)
     kwargs = {"weight": torch_conv_weight_to_lava(mant).astype(np.int32),
               "input_shape": (item[2], item[1], item[0]), "padding": padding,
@@ -667,7 +667,7 @@ def placement(program: Program, p: LavaPlan | None = None) -> list[dict[str, Any
                     "neurons": _size(program, name)})
     for c in p.connections:
         kind = "Conv" if c.conv else "DelayDense" if c.delay else "Dense"
-        stored = c.conv.kwargs["weight"] if c.conv else c.weights
+        stored = np.asarray(c.conv.kwargs["weight"] if c.conv else c.weights)
         out.append({"process": f"{kind} %{c.source} -> %{c.target}", "kind": "dense",
                     "where": WHERE["dense"], "weights": int(np.count_nonzero(stored)),
                     "graded": c.graded})
