@@ -201,3 +201,31 @@ def test_a_run_past_its_timeout_is_stopped_and_freed(tmp_path: Path) -> None:
     assert set(glob.glob("/dev/shm/psm_*")) - before == set()
     ps = subprocess.run(["ps", "-eo", "cmd="], capture_output=True, text=True).stdout
     assert str(out) not in ps  # no worker of that run is left
+
+
+def test_the_loihi_report_marks_spikformers_graded_stream_as_non_spike_traffic(
+        tmp_path: Path) -> None:
+    """Spikformer's VIOLATIONs (its residual stream of spike counts into q, k, v and fc1)
+    are graded payloads: the compile report marks those processes as non-spike traffic,
+    and gives every LIF's and synapse's cores against the per-core limits."""
+    out = tmp_path / "s.loihi"
+    r = snncc("compile", str(CKPT / "spikformer_digits.pt"), "--input-shape", "4,1,1,8,8",
+              "--target", "loihi", "-o", str(out), "--json")
+    assert r.returncode == 0, r.stderr
+    lava = json.loads(r.stdout)["lava"]
+    procs, limits = lava["processes"], lava["limits"]
+    graded = {p["process"] for p in procs if p["traffic"].startswith("graded")}
+    for q in ("q", "k", "v"):  # the stream (a sum of spikes) into the attention's linears
+        assert f"Dense %patch_embed_add -> %block_0_attn_{q}_lif" in graded
+    assert "Conv %block_0_add -> %block_0_mlp_fc1_lif" in graded
+    assert "SnnccOp %block_0_attn_matmul" in graded  # q @ k^T: counts
+    spikes = [p for p in procs if p["kind"] == "lif"]
+    assert spikes and all(p["traffic"] == "spikes" for p in spikes)
+    for p in procs:
+        if p["kind"] in ("lif", "dense"):
+            assert p["cores"] >= 1 and 0 < p["core_neurons"] <= limits["neurons_per_core"]
+            assert p["core_memory_bytes"] <= limits["memory_bytes_per_core"]
+            assert p["core_fan_in"] <= limits["fan_in_per_core"]
+    text = snncc("compile", str(CKPT / "spikformer_digits.pt"), "--input-shape", "4,1,1,8,8",
+                 "--target", "loihi", "-o", str(out))
+    assert "non-spike traffic" in text.stdout and "Lava network" in text.stdout

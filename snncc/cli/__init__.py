@@ -317,6 +317,12 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
         summary["quantization"] = compiled.qg.report_json()
         summary["mapping"] = {"cores": len(compiled.mapping.cores),
                               "hardware": compiled.target.name}
+    lava: tuple[list[dict[str, Any]], dict[str, Any]] | None = None
+    if compiled is not None and target == "loihi":
+        from snncc.cli.lava_render import lava_network
+
+        lava = lava_network(compiled)
+        summary["lava"] = {"processes": lava[0], "limits": lava[1]}
     if exported is not None:
         summary["nir"] = {"nodes": len(exported.graph.nodes), "dt": exported.dt,
                           "stopped_at": exported.stopped_at}
@@ -341,6 +347,10 @@ def compile_cmd(source: ModelSource, print_ir_after: tuple[str, ...], target: st
         from snncc.cli.acsim_render import render_quantization
 
         render_quantization(compiled, out, calibrated=calibration is not None)
+    if lava is not None:
+        from snncc.cli.lava_render import render_lava_network
+
+        render_lava_network(*lava, out)
 
 
 def artifact_options(fn: F) -> F:

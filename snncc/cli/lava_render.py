@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -41,9 +42,7 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
     wall = time.perf_counter() - start
     preds = result.predictions.tolist()
     accuracy = None if labels is None else float((result.predictions == labels).mean())
-    from snncc.backends.lava.graph import placement
-
-    where = placement(compiled.program)
+    where, _ = lava_network(compiled)
     summary = {"backend": "lava", "target": compiled.target.name, "samples": len(preds),
                "clock": "aligned" if aligned else "lava",
                "processes": where,
@@ -58,10 +57,54 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
               + ("biases switched on with each layer's first input (aligned)" if aligned
                  else "every layer from step 0 (Lava's clock)"))
     out.print("predictions: " + " ".join(map(str, preds[:32])) + (" ..." if len(preds) > 32 else ""))
+    render_where(where, out)
+    if accuracy is not None:
+        out.print(f"accuracy: {accuracy:.2%}")
+
+
+def lava_network(compiled: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The Lava processes of a compiled artifact with their cores (the target's resource
+    report), and the target's per-core limits."""
+    from snncc.backends.lava.graph import placement
+    from snncc.report.resources import resources
+
+    res = resources(compiled.program.lowered, compiled.mapping, compiled.target)
+    return placement(compiled.program, resources=res), res["limits"]
+
+
+def render_where(where: list[dict[str, Any]], out: Console) -> None:
+    """How many processes run on each kind of Loihi 2 resource."""
     kinds: dict[str, int] = {}
     for w in where:
         kinds[w["where"]] = kinds.get(w["where"], 0) + 1
     for place, n in kinds.items():
         out.print(f"  {n} process{'es' if n > 1 else ''} on {place}")
-    if accuracy is not None:
-        out.print(f"accuracy: {accuracy:.2%}")
+
+
+def render_lava_network(where: list[dict[str, Any]], limits: dict[str, Any],
+                        out: Console) -> None:
+    """Every Lava process: what runs it on Loihi 2, the traffic it carries (graded
+    payloads are marked as non-spike traffic), its chip layer's cores and the fullest
+    core's neurons, fan-in and synaptic memory against the per-core limits."""
+    from rich.table import Table
+
+    table = Table(title="Lava network (processes; cores against the per-core limits)",
+                  title_justify="left")
+    for col in ("process", "runs on", "size", "traffic", "cores", "neurons/core",
+                "fan-in/core", "memory B/core"):
+        table.add_column(col)
+    for w in where:
+        size = f"{w['neurons']} neurons" if "neurons" in w else f"{w['weights']} weights"
+        has = "cores" in w
+        table.add_row(
+            w["process"], w["where"].split(" (")[0].split(":")[0], size, w["traffic"],
+            str(w["cores"]) if has else "-",
+            f"{w['core_neurons']} / {limits['neurons_per_core']}" if has else "-",
+            f"{w['core_fan_in']} / {limits['fan_in_per_core']}" if has else "-",
+            f"{w['core_memory_bytes']} / {limits['memory_bytes_per_core']}" if has else "-")
+    out.print(table)
+    graded = sum(w["traffic"] != "spikes" for w in where)
+    if graded:
+        out.print(f"{graded} process(es) carry graded (multi-bit) payloads: non-spike traffic "
+                  "(residual-stream counts, attention products)")
+    render_where(where, out)
