@@ -79,3 +79,42 @@ def test_ctrl_c_during_start_up_is_one_line() -> None:
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130 and "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == "snncc: interrupted"
+
+
+def test_ctrl_c_during_snncc_run_on_lava_frees_every_process_and_segment(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The graph runner (`snncc run X.loihi`, many samples): Ctrl-C to the process group
+    while Lava steps ends it with exit 130 and one line, no worker and no shared-memory
+    segment left."""
+    import torch
+    from test_lava_backend import _classifier
+
+    import snncc as api
+    from snncc.backends.registry import get_backend
+
+    torch.manual_seed(6)
+    x = torch.rand(4, 400, 1, 6, 6)
+    result = api.compile(_classifier(), x[:, :1], target="loihi")
+    assert result.compiled is not None
+    get_backend("loihi").save(result.compiled, tmp_path / "net.loihi")
+    torch.save(x, tmp_path / "x.pt")
+    code = ("import sys; sys.argv = ['snncc', 'run', sys.argv[1], '--inputs', sys.argv[2]]; "
+            "from snncc.entry import main; main()")
+    before = set(glob.glob("/dev/shm/psm_*"))
+    p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "net.loihi"),
+                          str(tmp_path / "x.pt")], start_new_session=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while len(_live(p.pid)) <= 3 and time.monotonic() < deadline:
+            time.sleep(0.5)  # imports, then Lava compiles and forks its workers
+        assert len(_live(p.pid)) > 3, "Lava should be running its worker processes"
+        time.sleep(1)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 130 and "Traceback" not in err, err
+        time.sleep(1)
+        assert _live(p.pid) == []
+        assert set(glob.glob("/dev/shm/psm_*")) - before == set()
+    finally:
+        if _live(p.pid):
+            os.killpg(p.pid, signal.SIGKILL)

@@ -10,6 +10,7 @@ needed: every layer's spikes must equal Lava's, step for step.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -191,3 +192,40 @@ def test_spikingjellys_own_spiking_resnet18_in_lava_equals_acsim() -> None:
     functional.set_step_mode(model, "m")
     _lava_equals_acsim(model.eval(), torch.rand(4, 2, 3, 16, 16), "analog",
                        every_layer_fires=False)
+
+
+@pytest.mark.parametrize(("seed", "limit"), [(1, 7), (2, 20)])
+def test_the_lowerings_relays_and_splits_run_in_lava(seed: int, limit: int) -> None:
+    """A fan-in limit that forces the lowering's relays (residual streams forwarded by
+    graded relay neurons) and splits (partial sums over input-channel ranges, joined and
+    then shifted by the op's exponent): built in Lava as GradedVec relays, part synapses
+    and forwarding Sparse synapses, every layer equals acsim's Lava-timed run of the
+    same layer program, and the aligned run equals the unsplit model's."""
+    from snncc.backends.acsim.program import Program
+    from snncc.backends.lava.graph import placement, plan, run_lava
+    from snncc.lower import lava_timing, lower
+
+    torch.manual_seed(seed)
+    model = _randomize(_RandomNet(8, 1, [("mlp", False), ("attn", True), ("conv2", False)]), seed)
+    x = torch.rand(3, 2, 3, 4)
+    set_firing_rates(model, x)
+    qg = quantize(snncc.compile(snncc.trace(model, x[:, :1])).graph, "loihi2", calibration=x)
+    lowered = lower(qg, fan_in_limit=limit)
+    program = Program(qg, lowered)
+    p = plan(program)
+    assert set(p.relays) == set(lowered.relays) and lowered.relays
+    assert set(p.joins) == set(lowered.splits) - {"head"}  # the readout's is the host's
+    assert (limit == 7) == bool(lowered.splits)
+    deeper = max(lava_timing(qg, lowered)[0].values()) - max(lava_timing(qg)[0].values())
+    assert deeper > 0  # each relay and join is one more synapse layer on Lava's clock
+    ours = run_quantized(program, x, lava_timed=True)
+    lava = run_lava(program, x[:, 0].numpy(), aligned=False)
+    for name, spikes in lava.spikes.items():
+        assert np.array_equal(spikes, ours.spikes[name][:, 0]), name
+    aligned = run_lava(program, x[:, 0].numpy()).windows(x.shape[0])
+    unsplit = run_quantized(Program(qg, lower(qg, fan_in_limit=10**9)), x)
+    for name, spikes in aligned.items():
+        assert np.array_equal(spikes, unsplit.spikes[name][:, 0]), name
+    assert sum(int(s.sum()) for s in aligned.values()) > 0
+    kinds = {w["kind"] for w in placement(program, p)}
+    assert "relay" in kinds and ("join" in kinds) == bool(p.joins)

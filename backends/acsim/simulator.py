@@ -455,7 +455,7 @@ def _lava_clock(program: Program, x: np.ndarray
     arrive together, every neuron runs (and adds its bias) on each of T + depth steps,
     the input is followed by zeros; a pruned schedule is not applied (Lava's LIF has no
     skipped steps)."""
-    latency, delays = lava_timing(program.qg)
+    latency, delays = lava_timing(program.qg, program.lowered)
     depth = max(latency.values(), default=0)
     pad = np.zeros((depth, *x.shape[1:]), dtype=x.dtype)
     timed = copy.copy(program)
@@ -481,12 +481,14 @@ def _evaluate_delayed(program: Program, node: Node, run: _Run,
             if r is not None:
                 run.received[i] = r
     arrive = max((run.latency[i] for i in node.inputs), default=0)
-    if run.latency[node.name] > arrive and node.type.layout == Layout.TIME:
-        # a synapse layer: last step's sums (a value computed once, after the run, has
-        # no steps to be late by)
-        out = _later(out, 1)
+    late = run.latency[node.name] - arrive
+    if late and node.type.layout == Layout.TIME:
+        # a synapse layer: last step's sums (two layers for a split's parts and join, a
+        # relay's forwarding synapses); a value computed once, after the run, has no
+        # steps to be late by
+        out = _later(out, late)
         if node.name in run.received:
-            run.received[node.name] = _later(run.received[node.name], 1)
+            run.received[node.name] = _later(run.received[node.name], late)
     return out
 
 

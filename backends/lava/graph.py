@@ -83,6 +83,9 @@ class Connection:
     delay: int  # steps beyond the synapse's own one (DelayDense)
     graded: bool = False  # fed counts: graded spikes (num_message_bits)
     conv: LavaConv | None = None  # a Lava Conv instead of a composed matrix
+    # a relay's or a split's join's graded payloads into a reader: for each reading
+    # element, the source element it forwards (a Sparse of ones through the moves)
+    gather: np.ndarray | None = None
 
 
 @dataclass
@@ -110,7 +113,11 @@ class LavaPlan:
     neurons: list[str]
     connections: list[Connection] = field(default_factory=list)
     ops: list[OpProcess] = field(default_factory=list)
-    # the host's encoded currents each LIF reads: (encoding op, moves to the LIF's current,
+    # the lowering's relays and the joins of its splits: graded relay neurons (Lava's
+    # GradedVec), by node, with their sizes; they sum what they receive and forward it
+    relays: dict[str, int] = field(default_factory=dict)
+    joins: dict[str, int] = field(default_factory=dict)
+    # the host's encoded currents each LIF (or relay) reads: (encoding op, moves to the LIF's current,
     # steps of delay to meet the other terms of its sum)
     encoded: list[tuple[str, str, list[Callable[[np.ndarray], np.ndarray]], int]] = \
         field(default_factory=list)
@@ -174,17 +181,18 @@ def _basis(program: Program, name: str) -> np.ndarray:
     return np.eye(n, dtype=np.int32).reshape(n, *([1] * (lead_axes(node) - 1)), *item)
 
 
-def _terms(program: Program, name: str, after: list[Callable[[np.ndarray], np.ndarray]]
+def _terms(program: Program, name: str, after: list[Callable[[np.ndarray], np.ndarray]],
+           relays: set[str] = frozenset()  # type: ignore[assignment]
            ) -> list[tuple[str, list[Callable[[np.ndarray], np.ndarray]]]]:
-    """The weight ops (or the encoding) summed into current ``name``, each with the moves
-    from its output to ``name`` (applied in order)."""
+    """The weight ops (or the encoding, or relays) summed into current ``name``, each
+    with the moves from its output to ``name`` (applied in order)."""
     node = program.graph.nodes[name]
-    if node.op in WEIGHT_OPS or _own(program, node) or node.opdef.is_neuron:
+    if node.op in WEIGHT_OPS or _own(program, node) or node.opdef.is_neuron or name in relays:
         return [(name, after)]
     if node.op == "add":
-        return [t for i in node.inputs for t in _terms(program, i, after)]
+        return [t for i in node.inputs for t in _terms(program, i, after, relays)]
     if node.op in STRUCTURAL_OPS:
-        return _terms(program, node.inputs[0], [_move(node, program), *after])
+        return _terms(program, node.inputs[0], [_move(node, program), *after], relays)
     raise SnnccError("SNN-LAVA002", f"the Lava backend cannot build %{name} ({node.op}) into "
                      "a neuron's current", location=node.location())
 
@@ -214,63 +222,124 @@ def plan(program: Program) -> LavaPlan:
             location=bad[0].location(),
             hint="the Lava lowering runs weight ops, residual sums and LIF neurons so far; "
                  "run the model on acsim (--target acsim) meanwhile")
-    latency, delays = lava_timing(program.qg)
     qg = program.qg
+    latency, delays = lava_timing(qg, program.lowered)
+    need = _feeds_a_neuron(program)
+    relays = [r for r in program.lowered.relays if r in need]
     out = LavaPlan([n.name for n in qg.graph if n.opdef.is_neuron],
                    ops=_own_processes(program, latency, delays),
+                   relays={r: _size(program, r) for r in relays},
                    steps_extra=max(latency.values(), default=0))
+    # every sink of currents: a LIF (the terms of its input), a relay (of its inputs)
+    sinks = []
     for lif in out.neurons:
-        node = qg.graph.nodes[lif]
-        current = node.inputs[0]
-        arrive = latency[current]
-        for op, moves in _terms(program, current, []):
-            op_node = qg.graph.nodes[op]
-            if _own(program, op_node) or op_node.opdef.is_neuron:
-                # spikes or counts into the LIF (a shortcut), through moves and sums
-                out.ops.append(OpProcess(f"{op}->{lif}", [op], [], False, _size(program, current),
-                                         lif, _entry_shift(program, current, lif), moves=moves,
-                                         in_delays=(arrive - latency[op], 0)))
-                continue
-            if qg.categories[op_node.inputs[0]] == Cat.ANALOG:  # computed by the host
-                out.encoded.append((lif, op, moves, arrive - latency[op]))
-                continue
-            src, before = _source(program, op_node.inputs[0])
-            conv = _lava_conv(program, op_node, before + moves, arrive - latency[op])
-            if conv is not None:
-                out.connections.append(Connection(src, lif, None, 0, 0,
-                                                  program.weights[op].graded, conv))
-                continue
-            x = _basis(program, src)
-            for f in before:
-                x = f(x)
-            cw = program.weights[op]
-            y = chip_weight_op(_exp0(cw), x, x.shape[:lead_axes(op_node)], item_shape(op_node))
-            for f in moves:
-                y = f(y)
-            weights = y.reshape(y.shape[0], -1).T.astype(np.int64)
-            out.connections.append(Connection(src, lif, weights, cw.weight_exp,
-                                              arrive - latency[op], cw.graded))
+        current = qg.graph.nodes[lif].inputs[0]
+        sinks.append((lif, current, [current], latency[current]))
+    sinks += [(r, r, list(qg.graph.nodes[r].inputs), latency[r] - 1) for r in relays]
+    for sink, current, roots, arrive in sinks:
+        for root in roots:
+            for op, moves in _terms(program, root, [], set(relays)):
+                _connect(program, out, sink, current, op, moves, arrive, latency)
     return out
+
+
+def _connect(program: Program, out: LavaPlan, sink: str, current: str, op: str,
+             moves: list[Callable[[np.ndarray], np.ndarray]], arrive: int,
+             latency: dict[str, int]) -> None:
+    """Add to ``out`` what carries term ``op`` (through ``moves``) into ``sink``'s
+    current at step ``arrive``: a synapse, a shortcut, the host's encoding, a relay's
+    forwarding synapses, or a split's parts, join and forwarding synapses."""
+    qg = program.qg
+    op_node = qg.graph.nodes[op]
+    delay = arrive - latency[op]
+    if op in out.relays or op in program.lowered.splits:
+        if op in program.lowered.splits and op not in out.joins:
+            out.joins[op] = _size(program, op)
+            src, before = _source(program, op_node.inputs[0])
+            for g, channels in enumerate(program.lowered.splits[op].channels):
+                out.connections.append(_synapse(program, op_node, src, op, before, [], 0,
+                                                program.parts[op][g], channels))
+        e = program.weights[op].weight_exp if op in out.joins else 0
+        out.connections.append(Connection(op, sink, None, e, delay, True,
+                                          gather=_gather(program, op, moves)))
+        return
+    if _own(program, op_node) or op_node.opdef.is_neuron:
+        # spikes or counts into the sink (a shortcut), through moves and sums
+        out.ops.append(OpProcess(f"{op}->{sink}", [op], [], False, _size(program, current),
+                                 sink, _entry_shift(program, current, sink), moves=moves,
+                                 in_delays=(delay, 0)))
+        return
+    if qg.categories[op_node.inputs[0]] == Cat.ANALOG:  # computed by the host
+        out.encoded.append((sink, op, moves, delay))
+        return
+    src, before = _source(program, op_node.inputs[0])
+    out.connections.append(_synapse(program, op_node, src, sink, before, moves, delay,
+                                    program.weights[op], None))
+
+
+def _synapse(program: Program, node: Node, src: str, sink: str,
+             before: list[Callable[[np.ndarray], np.ndarray]],
+             after: list[Callable[[np.ndarray], np.ndarray]], delay: int, cw: Any,
+             channels: tuple[int, int] | None) -> Connection:
+    """Weight op ``node`` from ``src``'s spikes (or counts) into ``sink``: Lava's Conv
+    where it applies, else the op composed with its moves into one matrix. ``channels``:
+    a split's part, the op on that range of its input channels (exponent 0: the join
+    applies it)."""
+    conv = _lava_conv(program, node, before + after, delay, channels)
+    if conv is not None:
+        return Connection(src, sink, None, 0, 0, cw.graded, conv)
+    x = _basis(program, src)
+    for f in before:
+        x = f(x)
+    if channels is not None:
+        axis = x.ndim - 1 if node.op == "linear" else lead_axes(node)
+        x = np.take(x, np.arange(*channels), axis=axis)
+    y = chip_weight_op(_exp0(cw), x, x.shape[:lead_axes(node)], item_shape(node))
+    for f in after:
+        y = f(y)
+    weights = y.reshape(y.shape[0], -1).T.astype(np.int64)
+    return Connection(src, sink, weights, cw.weight_exp, delay, cw.graded)
+
+
+def _gather(program: Program, name: str, moves: list[Callable[[np.ndarray], np.ndarray]]
+            ) -> np.ndarray:
+    """For each element of what ``moves`` make of value ``name``, the element of
+    ``name`` it is (moves relabel: each element once)."""
+    node = program.graph.nodes[name]
+    index = np.arange(_size(program, name)).reshape(1, *([1] * (lead_axes(node) - 1)),
+                                                    *item_shape(node))
+    for f in moves:
+        index = f(index)
+    return np.asarray(index).reshape(-1)
 
 
 ORDER_KEEPING = {"reshape", "flatten", "unsqueeze", "identity"}  # flat C order unchanged
 
 
 def _lava_conv(program: Program, node: Node, moves: list[Callable[[np.ndarray], np.ndarray]],
-               delay: int) -> LavaConv | None:
+               delay: int, channels: tuple[int, int] | None = None) -> LavaConv | None:
     """Lava's ``Conv`` for a conv whose source and reader see it through moves that keep
     the flat order, with no delay to add (Conv has no delayed variant) and an exponent
     >= 0: Lava's Conv ignores ``weight_exp``, so the mantissas carry it (``m << e``: the
     sum is congruent mod 2**24 to acsim's shifted 24-bit sum, and the LIF's current
     wraps at 24 bits after ``a << 6``, so the neuron sees the same). Else None: the
-    connection is composed into a Dense, which is exact for any layout."""
+    connection is composed into a Dense, which is exact for any layout. ``channels``: a
+    split's part (the other input channels' weights 0, exponent 0)."""
     wq = program.qg.weights[node.name]
     item, out = item_shape(program.graph.nodes[node.inputs[0]]), item_shape(node)
     per_token = node.op == "linear" and len(item) == 2
     if node.op not in ("conv1d", "conv2d") and not per_token or delay or wq.weight_exp < 0 \
-            or any(getattr(m, "op", None) not in ORDER_KEEPING for m in moves):
+            or any(getattr(m, "op", None) not in ORDER_KEEPING for m in moves) \
+            or channels is not None and getattr(node.attrs, "groups", 1) != 1:
         return None
-    mant = np.asarray(wq.mantissa).astype(np.int64) << wq.weight_exp
+    mant = np.asarray(wq.mantissa).astype(np.int64)
+    if channels is None:
+        mant = mant << wq.weight_exp
+    else:  # input channels: axis 1 of a conv's kernel, the last of a linear's
+        keep = np.zeros(mant.shape[1 if node.op != "linear" else -1], dtype=bool)
+        keep[channels[0]:channels[1]] = True
+        mant = mant * (keep if node.op == "linear" else keep[:, np.newaxis, np.newaxis]
+                       if node.op == "conv2d" else keep[:, np.newaxis])
     if per_token:  # [N, D] token-major: a 1x1 conv over (x=N, y=1, c=D), no transposes
         weight = mant[:, np.newaxis, np.newaxis, :].astype(np.int32)
         return LavaConv({"weight": weight, "input_shape": (item[0], 1, item[1])},
@@ -290,9 +359,9 @@ def _lava_conv(program: Program, node: Node, moves: list[Callable[[np.ndarray], 
 
 
 def _entry_shift(program: Program, current: str, lif: str) -> int | None:
-    """The shift that brings spikes or counts into what the LIF reads: the current
-    domain's (a spike shortcut summed into a residual current), or the neuron's own
-    input shift when it reads counts directly (Lava's LIF has neither)."""
+    """The shift that brings spikes or counts into what the LIF (or relay) reads: the
+    current domain's (a spike shortcut summed into a residual current), or the neuron's
+    own input shift when it reads counts directly (Lava's LIF has neither)."""
     qg = program.qg
     if qg.categories[current] == Cat.CURRENT:
         return qg.domains[qg.domain_of[current]].shift
@@ -414,9 +483,12 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
     _import_lava_runtime()
     from lava.proc.conv.process import Conv
     from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.graded.process import GradedVec
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
+    from lava.proc.sparse.process import DelaySparse, Sparse
+    from scipy.sparse import csr_matrix
 
     from snncc.backends.lava.procs.snncc_op import SnnccOp
 
@@ -426,7 +498,7 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
     steps = T + p.steps_extra
     x = np.zeros((steps, *sample.shape[1:]), dtype=np.float32)
     x[:T] = sample
-    latency, _ = lava_timing(qg)
+    latency, _ = lava_timing(qg, program.lowered)
     lifs: dict[str, Any] = {}
     bias_on: list[tuple[int, Any, np.ndarray]] = []
     for name in p.neurons:
@@ -444,15 +516,6 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
     if qg.categories[inp] == Cat.SPIKE:
         spikes_in = Source(data=np.moveaxis(x.reshape(steps, -1).astype(np.int32), 0, -1))
         sources.append(spikes_in)
-    for lif, enc, moves, delay in p.encoded:  # the host's encoding, injected as current
-        current = encode_on_host(program, enc, x)[:, np.newaxis]
-        for f in moves:
-            current = f(current)
-        held = np.zeros_like(current)
-        held[delay:] = current[:steps - delay]
-        src = Source(data=np.moveaxis(held.reshape(steps, -1).astype(np.int32), 0, -1))
-        src.s_out.connect(lifs[lif].a_in)
-        sources.append(src)
     own: dict[str, Any] = {}
     for op in p.ops:
         sizes = [_size(program, src) for src in op.sources] + [1]
@@ -460,15 +523,36 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
                                fn=_op_function(program, op, latency), delayed=op.delayed,
                                in_delays=op.in_delays)
 
+    import warnings
+
+    from scipy.sparse import SparseEfficiencyWarning
+
+    # Lava's Sparse clips its csr weights in place on the first step (its own code)
+    warnings.filterwarnings("ignore", category=SparseEfficiencyWarning)
+    relays = {name: GradedVec(shape=(n,), vth=0)
+              for name, n in {**p.relays, **p.joins}.items()}  # forward every nonzero sum
+
     def port(name: str) -> Any:
         return spikes_in.s_out if name == inp else own[name].out if name in own \
-            else lifs[name].s_out
+            else relays[name].s_out if name in relays else lifs[name].s_out
 
+    def inport(name: str) -> Any:
+        return relays[name].a_in if name in relays else lifs[name].a_in
+
+    for lif, enc, moves, delay in p.encoded:  # the host's encoding, injected as current
+        current = encode_on_host(program, enc, x)[:, np.newaxis]
+        for f in moves:
+            current = f(current)
+        held = np.zeros_like(current)
+        held[delay:] = current[:steps - delay]
+        src = Source(data=np.moveaxis(held.reshape(steps, -1).astype(np.int32), 0, -1))
+        src.s_out.connect(inport(lif))
+        sources.append(src)
     for op in p.ops:
         for k, src in enumerate(op.sources):
             port(src).connect(own[op.name].in0 if k == 0 else own[op.name].in1)
         if op.target is not None:
-            own[op.name].out.connect(lifs[op.target].a_in)
+            own[op.name].out.connect(inport(op.target))
     for c in p.connections:
         bits = 24 if c.graded else 0
         if c.conv is not None:  # ports: flat (C, H, W) <-> Lava's (W, H, C)
@@ -478,13 +562,20 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
             if axes is not None:
                 into, out_of = into.transpose(axes), out_of.transpose(axes)
             into.connect(conv.s_in)
-            out_of.reshape((int(np.prod(c.conv.out_item)),)).connect(lifs[c.target].a_in)
+            out_of.reshape((int(np.prod(c.conv.out_item)),)).connect(inport(c.target))
             continue
-        kw: dict[str, Any] = {"weights": c.weights, "weight_exp": int(c.weight_exp),
-                              "num_message_bits": bits}
-        syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
+        if c.gather is not None:  # a relay's (or join's) payloads, forwarded: ones
+            ones = csr_matrix((np.ones(c.gather.size, np.int32),
+                               (np.arange(c.gather.size), c.gather)),
+                              shape=(c.gather.size, p.relays.get(c.source) or p.joins[c.source]))
+            kw: dict[str, Any] = {"weights": ones, "weight_exp": int(c.weight_exp),
+                                  "num_message_bits": 24}
+            syn = DelaySparse(delays=int(c.delay), **kw) if c.delay else Sparse(**kw)
+        else:
+            kw = {"weights": c.weights, "weight_exp": int(c.weight_exp), "num_message_bits": bits}
+            syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
         port(c.source).connect(syn.s_in)
-        syn.a_out.connect(lifs[c.target].a_in)
+        syn.a_out.connect(inport(c.target))
     sinks = {}
     for name, lif in lifs.items():
         sinks[name] = Sink(shape=lif.s_out.shape, buffer=steps)
@@ -653,6 +744,8 @@ WHERE = {
               "two spike tensors is not a synapse",
     "time_mask": "programmable neurons or the host's schedule: a per-step enable",
     "relabel": "the reading neuron's input (a move and a shift of counts)",
+    "relay": "Loihi 2 neurocore (graded relay neurons forwarding a residual stream)",
+    "join": "Loihi 2 neurocore (partial-sum neurons joining a split's parts)",
 }
 
 
@@ -674,8 +767,8 @@ def placement(program: Program, p: LavaPlan | None = None,
     for c in (resources or {}).get("cores", []):
         cores.setdefault(c["layer"], []).append(c)
 
-    def on_cores(layer: str) -> dict[str, Any]:
-        mine = cores.get(layer, [])
+    def on_cores(*layers: str) -> dict[str, Any]:
+        mine = [c for layer in layers for c in cores.get(layer, [])]
         if not mine:
             return {}
         return {"cores": len(mine), "core_neurons": max(c["neurons"] for c in mine),
@@ -696,6 +789,12 @@ def placement(program: Program, p: LavaPlan | None = None,
                     "where": WHERE["dense"], "weights": int(np.count_nonzero(stored)),
                     "graded": c.graded, "traffic": GRADED if c.graded else "spikes",
                     **on_cores(c.target)})
+    for name, n in {**p.relays, **p.joins}.items():
+        kind = "relay" if name in p.relays else "join"
+        parts = [layer.name for layer in program.lowered.layers if layer.of_op == name]
+        out.append({"process": f"GradedVec %{name}", "kind": kind, "where": WHERE[kind],
+                    "neurons": n, "traffic": GRADED,
+                    **on_cores(*(parts if kind == "join" else [name]))})
     for op in p.ops:
         op_kind = "relabel" if op.target is not None else program.graph.nodes[op.name].op
         out.append({"process": f"SnnccOp %{op.name}", "kind": op_kind, "where": WHERE[op_kind],

@@ -341,17 +341,21 @@ def _is_synapse(qg: QuantizedGraph, node: Node) -> bool:
     return node.op == "matmul" and qg.categories[node.name] in (Cat.COUNT, Cat.CURRENT)
 
 
-def lava_timing(qg: QuantizedGraph) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+def lava_timing(qg: QuantizedGraph, lowered: LayerProgram | None = None
+                ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Per node, the steps a Lava-timed chip takes to it from the input (each synapse
     layer adds one); per node, the delay each of its inputs needs so that all of them
     arrive together (what the Lava build inserts as delays, and acsim's Lava-timed run
     applies). A time-reduced value (the readout after a sum over time) keeps its
-    inputs' latency and needs no delay."""
+    inputs' latency and needs no delay. With the ``lowered`` program, a relay adds the
+    step of the synapses that forward its stream, and a split the step of its join
+    (the parts' sums sent as graded spikes to the reader)."""
+    extra = set() if lowered is None else {*lowered.relays, *lowered.splits}
     latency: dict[str, int] = {}
     delays: dict[str, dict[str, int]] = {}
     for n in qg.graph:
         timed = [i for i in n.inputs if qg.graph.nodes[i].type.layout == Layout.TIME]
         arrive = max((latency[i] for i in n.inputs), default=0)
         delays[n.name] = {i: arrive - latency[i] for i in timed if arrive > latency[i]}
-        latency[n.name] = arrive + (1 if _is_synapse(qg, n) else 0)
+        latency[n.name] = arrive + (1 if _is_synapse(qg, n) else 0) + (n.name in extra)
     return latency, delays
