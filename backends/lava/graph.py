@@ -287,7 +287,7 @@ def _synapse(program: Program, node: Node, src: str, sink: str,
     applies it)."""
     conv = _lava_conv(program, node, before + after, delay, channels)
     if conv is not None:
-        return Connection(src, sink, None, 0, 0, cw.graded, conv)
+        return Connection(src, sink, None, 0, delay, cw.graded, conv)
     x = _basis(program, src)
     for f in before:
         x = f(x)
@@ -319,8 +319,8 @@ ORDER_KEEPING = {"reshape", "flatten", "unsqueeze", "identity"}  # flat C order 
 def _lava_conv(program: Program, node: Node, moves: list[Callable[[np.ndarray], np.ndarray]],
                delay: int, channels: tuple[int, int] | None = None) -> LavaConv | None:
     """Lava's ``Conv`` for a conv whose source and reader see it through moves that keep
-    the flat order, with no delay to add (Conv has no delayed variant) and an exponent
-    >= 0: Lava's Conv ignores ``weight_exp``, so the mantissas carry it (``m << e``: the
+    the flat order and whose exponent is >= 0 (a delay, which Conv has no variant for,
+    is added after it by a relay: see :func:`build`): Lava's Conv ignores ``weight_exp``, so the mantissas carry it (``m << e``: the
     sum is congruent mod 2**24 to acsim's shifted 24-bit sum, and the LIF's current
     wraps at 24 bits after ``a << 6``, so the neuron sees the same). Else None: the
     connection is composed into a Dense, which is exact for any layout. ``channels``: a
@@ -328,7 +328,7 @@ def _lava_conv(program: Program, node: Node, moves: list[Callable[[np.ndarray], 
     wq = program.qg.weights[node.name]
     item, out = item_shape(program.graph.nodes[node.inputs[0]]), item_shape(node)
     per_token = node.op == "linear" and len(item) == 2
-    if node.op not in ("conv1d", "conv2d") and not per_token or delay or wq.weight_exp < 0 \
+    if node.op not in ("conv1d", "conv2d") and not per_token or wq.weight_exp < 0 \
             or any(getattr(m, "op", None) not in ORDER_KEEPING for m in moves) \
             or channels is not None and getattr(node.attrs, "groups", 1) != 1:
         return None
@@ -488,7 +488,6 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
     from lava.proc.sparse.process import DelaySparse, Sparse
-    from scipy.sparse import csr_matrix
 
     from snncc.backends.lava.procs.snncc_op import SnnccOp
 
@@ -562,15 +561,18 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
             if axes is not None:
                 into, out_of = into.transpose(axes), out_of.transpose(axes)
             into.connect(conv.s_in)
-            out_of.reshape((int(np.prod(c.conv.out_item)),)).connect(inport(c.target))
+            flat = out_of.reshape((int(np.prod(c.conv.out_item)),))
+            if c.delay:  # Conv -> relay -> identity synapses of delay - 1 (their own step + rest)
+                held = GradedVec(shape=flat.shape, vth=0)
+                flat.connect(held.a_in)
+                flat = _identity(held.s_out.shape[0], c.delay - 1, Sparse, DelaySparse)
+                held.s_out.connect(flat.s_in)
+                flat = flat.a_out
+            flat.connect(inport(c.target))
             continue
         if c.gather is not None:  # a relay's (or join's) payloads, forwarded: ones
-            ones = csr_matrix((np.ones(c.gather.size, np.int32),
-                               (np.arange(c.gather.size), c.gather)),
-                              shape=(c.gather.size, p.relays.get(c.source) or p.joins[c.source]))
-            kw: dict[str, Any] = {"weights": ones, "weight_exp": int(c.weight_exp),
-                                  "num_message_bits": 24}
-            syn = DelaySparse(delays=int(c.delay), **kw) if c.delay else Sparse(**kw)
+            syn = _identity(p.relays.get(c.source) or p.joins[c.source], c.delay, Sparse,
+                            DelaySparse, c.gather, c.weight_exp)
         else:
             kw = {"weights": c.weights, "weight_exp": int(c.weight_exp), "num_message_bits": bits}
             syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
@@ -582,6 +584,20 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
         lif.s_out.connect(sinks[name].a_in)
     return LavaNetwork(steps, sources, lifs, sinks, {n: latency[n] for n in lifs},
                        sorted(bias_on, key=lambda b: b[0]))
+
+
+def _identity(n_in: int, delay: int, sparse: Any, delay_sparse: Any,
+              gather: np.ndarray | None = None, weight_exp: int = 0) -> Any:
+    """Lava synapses of weight 1 forwarding graded payloads (element ``gather[i]`` to
+    reader ``i``; all of them in order without ``gather``), ``delay`` steps beyond
+    their own one, then shifted by ``weight_exp``."""
+    from scipy.sparse import csr_matrix
+
+    index = np.arange(n_in) if gather is None else gather
+    ones = csr_matrix((np.ones(index.size, np.int32), (np.arange(index.size), index)),
+                      shape=(index.size, n_in))
+    kw: dict[str, Any] = {"weights": ones, "weight_exp": int(weight_exp), "num_message_bits": 24}
+    return delay_sparse(delays=int(delay), **kw) if delay else sparse(**kw)
 
 
 def _op_function(program: Program, op: OpProcess, latency: dict[str, int]
