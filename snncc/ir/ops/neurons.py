@@ -69,6 +69,13 @@ def _if_charge(v: torch.Tensor, x: torch.Tensor, a: NeuronAttrs) -> torch.Tensor
     return v + x
 
 
+def fire(v: torch.Tensor, a: NeuronAttrs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(spikes, membrane after the reset) of the charged membrane ``v``."""
+    s = (v > a.v_threshold if a.strict else v >= a.v_threshold).to(v.dtype)
+    v = v - s * a.v_threshold if a.v_reset is None else (1.0 - s) * v + s * a.v_reset
+    return s, v
+
+
 def run_neuron(
     x_seq: torch.Tensor,
     a: NeuronAttrs,
@@ -87,9 +94,7 @@ def run_neuron(
             spikes.append(torch.zeros_like(v))
             vs.append(v)
             continue
-        v = charge(v, x_seq[t], a)
-        s = (v > a.v_threshold if a.strict else v >= a.v_threshold).to(x_seq.dtype)
-        v = v - s * a.v_threshold if a.v_reset is None else (1.0 - s) * v + s * a.v_reset
+        s, v = fire(charge(v, x_seq[t], a), a)
         spikes.append(s)
         vs.append(v)
     return torch.stack(spikes), torch.stack(vs)
