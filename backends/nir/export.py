@@ -14,6 +14,10 @@ comparison, NIR's own is ``">"``), ``reset_mode`` (``"subtract"`` for a soft res
 and ``producer``. Neuron parameters are per-neuron arrays of the layer's shape
 (scalars break other tools' type inference, and h5py cannot compress them).
 
+A ``recurrent`` op becomes its neuron (``LIF``/``IF``, or ``CubaLIF`` with a synaptic
+current) and a ``Linear``/``Affine`` ``<name>_rec`` with the edges ``neuron -> <name>_rec ->
+neuron``: snnTorch's form for ``RLeaky``/``RSynaptic``, which NIR reads as a one-step delay.
+
 An ``add`` becomes two edges into its users (NIR sums the edges into a node); an
 ``identity`` becomes none. Errors (:class:`~snncc.diagnostics.SnnccError`):
 
@@ -34,9 +38,11 @@ import torch
 
 from snncc.diagnostics import SnnccError
 from snncc.ir.graph import Graph, Node
+from snncc.ir.op import Attrs
 from snncc.ir.ops.elementwise import ScalarAttrs
 from snncc.ir.ops.neurons import LIFAttrs, NeuronAttrs, PLIFAttrs
 from snncc.ir.ops.pool import AvgPoolAttrs
+from snncc.ir.ops.recurrent import RecurrentAttrs
 from snncc.ir.ops.synapses import DelayAttrs, LeakyIntegratorAttrs
 from snncc.ir.ops.weights import ConvAttrs
 from snncc.ir.types import Layout
@@ -89,14 +95,13 @@ class Exporter:
         self.sources: dict[str, list[str]] = {}
 
     # -- the rules ------------------------------------------------------------
-    def neuron(self, n: Node) -> Any:
-        a = n.attrs
+    def neuron(self, op: str, a: Attrs, shape: tuple[int, ...]) -> Any:
+        """The NIR neuron of an IR neuron ``op`` with attributes ``a`` and step shape."""
         assert isinstance(a, NeuronAttrs)
-        shape = _step_shape(n)
         meta: dict[str, Any] = {"fire": ">" if a.strict else ">="}
         vr = 0.0 if a.v_reset is None else a.v_reset
         meta["reset_mode"] = "subtract" if a.v_reset is None else "to_value"
-        if n.op == "if":
+        if op == "if":
             return self.nir.IF(r=_full(1.0, shape), v_threshold=_full(a.v_threshold, shape),
                                v_reset=_full(vr, shape), metadata=meta)
         if isinstance(a, LIFAttrs):
@@ -116,6 +121,39 @@ class Exporter:
                             v_threshold=_full(a.v_threshold, shape), v_reset=_full(vr, shape),
                             metadata=meta)
 
+    def recurrent(self, n: Node) -> Any:
+        """The neuron of a ``recurrent`` op (a ``CubaLIF`` where it has a synaptic current);
+        :meth:`add_node` draws its loop through the recurrent weight."""
+        a = n.attrs
+        assert isinstance(a, RecurrentAttrs)
+        shape = _step_shape(n)
+        if len(shape) != 1:
+            raise Inexpressible(f"NIR's Affine (the recurrent weight) takes vectors, not {shape}")
+        cell = self.neuron(a.cell, a.neuron(), shape)
+        if a.synapse_decay is None:
+            return cell
+        k_syn = 1.0 - a.synapse_decay
+        if k_syn <= 0.0:
+            raise Inexpressible("its synaptic current does not decay (NIR's CubaLIF needs "
+                                "tau_syn < inf)")
+        meta = {**cell.metadata, "synapse_decay": a.synapse_decay}
+        tau_mem = getattr(cell, "tau", _full(math.inf, shape))  # an IF: no leak, r = inf
+        r = cell.r if isinstance(cell, self.nir.LIF) else _full(math.inf, shape)
+        return self.nir.CubaLIF(tau_syn=_full(self.dt / k_syn, shape), tau_mem=tau_mem, r=r,
+                                v_leak=getattr(cell, "v_leak", _full(0.0, shape)),
+                                v_threshold=cell.v_threshold, v_reset=cell.v_reset,
+                                w_in=_full(1.0 / k_syn, shape), metadata=meta)
+
+    def loop(self, n: Node) -> None:
+        """The recurrent weight of ``recurrent`` node ``n`` as a NIR Linear (Affine with a
+        bias) ``<name>_rec``, and the edges ``n -> <name>_rec -> n`` (snnTorch's RLeaky)."""
+        w = n.params["rec_weight"]
+        rec = f"{n.name}_rec"
+        b = n.params.get("rec_bias")
+        self.nodes[rec] = self.nir.Linear(weight=w) if b is None else \
+            self.nir.Affine(weight=w, bias=b)
+        self.edges += [(n.name, rec), (rec, n.name)]
+
     def node(self, n: Node) -> Any:
         """The NIR node of IR node ``n`` (None: it becomes edges only); Inexpressible."""
         nir = self.nir
@@ -128,7 +166,9 @@ class Exporter:
         if n.op in ("add", "identity"):
             return None
         if n.opdef.is_neuron:
-            return self.neuron(n)
+            return self.neuron(n.op, n.attrs, _step_shape(n))
+        if n.op == "recurrent":
+            return self.recurrent(n)
         if n.op == "linear":
             if len(_step_shape(ins[0])) != 1:
                 raise Inexpressible(f"NIR's Affine takes vectors, not {_step_shape(ins[0])}")
@@ -193,6 +233,8 @@ class Exporter:
             self.sources[n.name] = srcs
             return
         self.nodes[n.name] = made
+        if n.op == "recurrent":
+            self.loop(n)
         for i in n.inputs:
             self.edges += [(s, n.name) for s in self.sources[i]]
         self.sources[n.name] = [n.name]

@@ -25,9 +25,9 @@ step snnTorch and SpikingJelly export with). With ``k = dt / tau``:
 
 snncc's exporter writes what NIR's equations leave open in each node's metadata, and
 this rule reads it back where it agrees with the parameters: ``decay_input`` (the
-membrane as ``v + (x - v) k`` with ``x = r I``, SpikingJelly's form), ``tau_steps``
-and ``decay`` (the exact step counts), ``plif_w`` (a parametric LIF's weight). So a
-round trip through NIR computes bit for bit what the graph did.
+membrane as ``v + (x - v) k`` with ``x = r I``, SpikingJelly's form), ``tau_steps``,
+``decay`` and ``synapse_decay`` (the exact step counts), ``plif_w`` (a parametric
+LIF's weight). So a round trip through NIR computes bit for bit what the graph did.
 
 The reset is NIR's (to ``v_reset``) unless the node's ``metadata["reset_mode"]`` is
 ``"subtract"`` (snncc writes that for a soft-reset neuron); the comparison is NIR's
@@ -178,8 +178,9 @@ def _refined(node: Any, key: str, derived: float) -> float:
 def _synapse(node: Any, name: str, dt: float) -> list[Step]:
     k = dt / _positive(node, name, "tau_syn")
     w_in = uniform(node, name, "w_in")
+    decay = _refined(node, "synapse_decay", 1.0 - k)
     return [*_gain(k * w_in),
-            Step("leaky_integrator", LeakyIntegratorAttrs(decay=1.0 - k), "synapse")]
+            Step("leaky_integrator", LeakyIntegratorAttrs(decay=decay), "synapse")]
 
 
 def neuron_steps(node: Any, name: str, dt: float) -> list[Step]:
