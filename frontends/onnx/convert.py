@@ -257,7 +257,7 @@ class Converter:
         a = {k: _text(v) for k, v in _attrs(n).items()}
         names = [p for p in str(a.pop("params", "")).split(",") if p]
         soft = a.pop("soft_reset", 0)
-        if opdef.is_neuron and soft:
+        if soft and "v_reset" in opdef.attrs_type.model_fields:  # neurons, recurrent layers
             a["v_reset"] = None
         for field, info in opdef.attrs_type.model_fields.items():
             if field in a and info.annotation in (bool, "bool"):

@@ -21,7 +21,7 @@ so the interpreter's spikes equal snnTorch's bit for bit.
 The op is deliberately *not* flagged ``is_neuron``: passes that rewrite neurons (scale
 through a neuron, prune time steps, lower to a chip's neuron program) assume a neuron's
 spikes depend on its input alone, which a recurrent layer breaks; they see an op they do
-not know and leave it, and the quantizer refuses it by name (``SNN-Q006``).
+not know and leave it, and the quantizer (acsim, Lava) refuses it by name (``SNN-Q001``).
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ class Recurrent(OpDef):
     attrs_type: ClassVar[type[Attrs]] = RecurrentAttrs
     params = ("rec_weight",)
     optional_params = ("rec_bias",)
+    feeds_back = True
 
     @classmethod
     def temporal(cls, attrs: Attrs, ins: list[TensorType]) -> Temporal:

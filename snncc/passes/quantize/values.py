@@ -119,6 +119,12 @@ def categorize(graph: Graph) -> dict[str, Cat]:
         srcs = [graph.nodes[i] for i in n.inputs]
         if n.op in NEW_OPS:
             check_per_sample(n, srcs[0])
+        if n.opdef.feeds_back:
+            raise SnnccError(
+                "SNN-Q001", f"acsim cannot place recurrent %{n.name}: its spikes feed back "
+                "into it through its own weights at the next step, and acsim's (and Lava's) "
+                "layer programs only feed forward", location=n.location(),
+                hint="compile with --target ir, nir or onnx, which keep the recurrent layer")
         c = _category(n, srcs, ins)
         if n.opdef.is_neuron and ins[0] not in (Cat.CURRENT, Cat.COUNT, Cat.ANALOG, Cat.SPIKE):
             raise _host_read(n, cause.get(n.inputs[0]), graph)
