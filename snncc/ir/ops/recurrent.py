@@ -11,7 +11,9 @@ nodes. Here it is one node holding the neuron's parameters and the recurrent wei
     syn_t = synapse_decay * syn_{t-1} + x_t + rec_t  (only with a synaptic current)
     v_t   = charge(v_{t-1}, x_t + rec_t)  (or charge(v_{t-1}, syn_t)), then fire and reset
 
-with ``charge`` the ``cell`` neuron's (``lif``, ``plif``, ``if``; :mod:`.neurons`). The
+with ``charge`` the ``cell`` neuron's (``lif``, ``plif``, ``if``; :mod:`.neurons`); the
+optional params ``decay`` and ``syn_decay`` are per-neuron decays, as lif's and
+leaky_integrator's, replacing ``tau`` and ``synapse_decay``. The
 spike of step t-1 enters at step t, NIR's convention for a recurrent edge and what
 snnTorch's ``RLeaky`` computes. Floating-point order follows snnTorch: for a neuron
 that adds its input (``if``, ``decay_input=False``) the recurrent current is added
@@ -34,7 +36,7 @@ import torch.nn.functional as F
 from pydantic import ConfigDict, Field
 
 from snncc.ir.op import Attrs, Cost, InferContext, OpDef, Temporal, get_op, register_op
-from snncc.ir.ops.neurons import LIFAttrs, NeuronAttrs, PLIFAttrs, fire
+from snncc.ir.ops.neurons import LIFAttrs, NeuronAttrs, PLIFAttrs, check_per_neuron, fire
 from snncc.ir.types import Layout, TensorType, spike_type
 
 
@@ -82,19 +84,22 @@ def _adds_input(a: RecurrentAttrs) -> bool:
     return a.cell == "if" or not a.decay_input
 
 
-def run_recurrent(x_seq: torch.Tensor, a: RecurrentAttrs, weight: torch.Tensor,
-                  bias: torch.Tensor | None) -> torch.Tensor:
+def run_recurrent(x_seq: torch.Tensor, a: RecurrentAttrs,
+                  params: dict[str, torch.Tensor]) -> torch.Tensor:
     """The layer's spikes [T, ..., n] for the input [T, ..., n] (the module docstring)."""
     inner = a.neuron()
-    charge = get_op(a.cell).charge  # type: ignore[attr-defined]
+    weight, bias = params["rec_weight"], params.get("rec_bias")
+    membrane = {k: v for k, v in params.items() if k == "decay"}
+    charge = get_op(a.cell).stepper(inner, membrane)  # type: ignore[attr-defined]
+    syn_decay: float | torch.Tensor | None = params.get("syn_decay", a.synapse_decay)
     v = torch.full_like(x_seq[0], inner.v_reset or 0.0)
     syn = torch.zeros_like(x_seq[0])
     s = torch.zeros_like(x_seq[0])
     spikes = []
     for t in range(x_seq.shape[0]):
         rec = F.linear(s, weight, bias)
-        if a.synapse_decay is not None:
-            syn = a.synapse_decay * syn + x_seq[t] + rec
+        if syn_decay is not None:
+            syn = syn_decay * syn + x_seq[t] + rec
             v = charge(v, syn, inner)
         elif _adds_input(a):
             v = charge(v, x_seq[t], inner) + rec
@@ -110,7 +115,8 @@ class Recurrent(OpDef):
     name = "recurrent"
     attrs_type: ClassVar[type[Attrs]] = RecurrentAttrs
     params = ("rec_weight",)
-    optional_params = ("rec_bias",)
+    # per-neuron decays (see lif's and leaky_integrator's), replacing tau / synapse_decay
+    optional_params = ("rec_bias", "decay", "syn_decay")
     feeds_back = True
 
     @classmethod
@@ -132,6 +138,17 @@ class Recurrent(OpDef):
         b = params.get("rec_bias")
         if b is not None and b.shape != (n,):
             raise ValueError(f"recurrent: rec_bias {b.shape} is not [{n}]")
+        assert isinstance(attrs, RecurrentAttrs)
+        if "decay" in params:
+            if attrs.cell != "lif":
+                raise ValueError(f"recurrent: a per-neuron decay needs cell 'lif', not "
+                                 f"{attrs.cell!r}")
+            check_per_neuron(cls.name, "decay", params["decay"], x.shape[1:], True)
+        if "syn_decay" in params:
+            if attrs.synapse_decay is None:
+                raise ValueError("recurrent: per-neuron syn_decay without a synaptic current "
+                                 "(synapse_decay is None)")
+            check_per_neuron(cls.name, "syn_decay", params["syn_decay"], x.shape[1:], False)
         return spike_type(x.shape)
 
     @classmethod
@@ -144,4 +161,4 @@ class Recurrent(OpDef):
     def evaluate(cls, attrs: Attrs, params: dict[str, torch.Tensor],
                  ins: list[torch.Tensor]) -> torch.Tensor:
         assert isinstance(attrs, RecurrentAttrs)
-        return run_recurrent(ins[0], attrs, params["rec_weight"], params.get("rec_bias"))
+        return run_recurrent(ins[0], attrs, params)
