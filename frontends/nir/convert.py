@@ -274,7 +274,7 @@ class Converter:
             c, node = factor(node, name)
             x = self.fold(name, x, c)
         for step in neuron_steps(node, name, self.dt):
-            x = self.add(name, step.op, x, step.attrs,
+            x = self.add(name, step.op, x, step.attrs, step.params,
                          suffix="" if step.role == "membrane" else step.role)
         return x
 
@@ -295,9 +295,13 @@ class Converter:
                 assert isinstance(step.attrs, ScalarAttrs)
                 gain *= step.attrs.value
         synapse_decay, rest = None, steps[first:]
+        per_neuron: dict[str, np.ndarray] = {}  # time constants that differ
         if rest[0].role == "synapse":
             assert isinstance(rest[0].attrs, LeakyIntegratorAttrs)
             synapse_decay, rest = rest[0].attrs.decay, rest[1:]
+            syn = steps[first].params or {}
+            if "decay" in syn:
+                per_neuron["syn_decay"] = syn["decay"]
         if len(rest) != 1 or not isinstance(rest[0].attrs, NeuronAttrs):
             raise _err("SNN-NIR006", f"NIR node '{name}' ({type(node).__name__}) closes a "
                        "recurrent loop, but its membrane has an input gain or offset after "
@@ -305,7 +309,9 @@ class Converter:
                        hint="export the neuron with w_in = tau_syn / dt, r = tau_mem / dt "
                             "and v_leak = 0 (as snnTorch's RSynaptic)")
         attrs = RecurrentAttrs.of(rest[0].op, rest[0].attrs, synapse_decay)
-        return self.add(name, "recurrent", x, attrs, self.loop_params(name, gain * c))
+        per_neuron.update(rest[0].params or {})
+        return self.add(name, "recurrent", x, attrs,
+                        {**self.loop_params(name, gain * c), **per_neuron})
 
     def loop_params(self, name: str, c: np.ndarray) -> dict[str, np.ndarray]:
         """The recurrent weight (and bias) of neuron ``name``'s loop, row i scaled by c_i."""
