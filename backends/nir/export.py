@@ -73,6 +73,15 @@ def _full(value: float, shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape if shape else (1,), value, dtype=np.float64)
 
 
+def _per_neuron(p: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A per-neuron param over the NIR node's shape (a step's, without the batch)."""
+    try:
+        return np.broadcast_to(p.astype(np.float64), shape or (1,)).copy()
+    except ValueError:
+        raise Inexpressible(f"its per-neuron parameter {p.shape} varies over the batch, not "
+                            f"only over the neurons {shape}") from None
+
+
 def _flatten_dims(src: tuple[int, ...], dst: tuple[int, ...]) -> tuple[int, int] | None:
     """(start, end) if ``dst`` is ``src`` with axes start..end merged into one."""
     for i in range(len(src)):
@@ -95,8 +104,10 @@ class Exporter:
         self.sources: dict[str, list[str]] = {}
 
     # -- the rules ------------------------------------------------------------
-    def neuron(self, op: str, a: Attrs, shape: tuple[int, ...]) -> Any:
-        """The NIR neuron of an IR neuron ``op`` with attributes ``a`` and step shape."""
+    def neuron(self, op: str, a: Attrs, shape: tuple[int, ...],
+               decay: np.ndarray | None = None) -> Any:
+        """The NIR neuron of an IR neuron ``op`` with attributes ``a`` and step shape
+        (``decay``: a lif's per-neuron ``1 - 1 / tau``, which replaces ``a.tau``)."""
         assert isinstance(a, NeuronAttrs)
         meta: dict[str, Any] = {"fire": ">" if a.strict else ">="}
         vr = 0.0 if a.v_reset is None else a.v_reset
@@ -113,11 +124,15 @@ class Exporter:
             decay_input = a.decay_input
             meta["plif_w"] = a.w
         meta["decay_input"] = int(decay_input)
-        if isinstance(a, LIFAttrs):
+        ks: float | np.ndarray = k
+        if decay is not None:  # the importer's exact per-neuron decays
+            ks = 1.0 - _per_neuron(decay, shape)
+            meta["decay"] = 1.0 - ks
+        elif isinstance(a, LIFAttrs):
             meta["tau_steps"] = a.tau  # dt / (tau * dt) may round: the importer's exact tau
-        tau = self.dt / k
-        r = 1.0 if decay_input else 1.0 / k  # the gain r dt / tau: 1/tau_steps, or 1
-        return self.nir.LIF(tau=_full(tau, shape), r=_full(r, shape), v_leak=_full(vr, shape),
+        tau = self.dt / ks * np.ones(shape or (1,))
+        r = np.ones_like(tau) if decay_input else tau / self.dt  # gain r dt / tau: k, or 1
+        return self.nir.LIF(tau=tau, r=r, v_leak=_full(vr, shape),
                             v_threshold=_full(a.v_threshold, shape), v_reset=_full(vr, shape),
                             metadata=meta)
 
@@ -129,20 +144,22 @@ class Exporter:
         shape = _step_shape(n)
         if len(shape) != 1:
             raise Inexpressible(f"NIR's Affine (the recurrent weight) takes vectors, not {shape}")
-        cell = self.neuron(a.cell, a.neuron(), shape)
+        cell = self.neuron(a.cell, a.neuron(), shape, n.params.get("decay"))
         if a.synapse_decay is None:
             return cell
-        k_syn = 1.0 - a.synapse_decay
-        if k_syn <= 0.0:
+        syn = n.params.get("syn_decay")
+        syn_decay = a.synapse_decay if syn is None else _per_neuron(syn, shape)
+        k_syn = 1.0 - syn_decay * np.ones(shape)
+        if np.any(k_syn <= 0.0):
             raise Inexpressible("its synaptic current does not decay (NIR's CubaLIF needs "
                                 "tau_syn < inf)")
-        meta = {**cell.metadata, "synapse_decay": a.synapse_decay}
+        meta = {**cell.metadata, "synapse_decay": syn_decay}
         tau_mem = getattr(cell, "tau", _full(math.inf, shape))  # an IF: no leak, r = inf
         r = cell.r if isinstance(cell, self.nir.LIF) else _full(math.inf, shape)
-        return self.nir.CubaLIF(tau_syn=_full(self.dt / k_syn, shape), tau_mem=tau_mem, r=r,
+        return self.nir.CubaLIF(tau_syn=self.dt / k_syn, tau_mem=tau_mem, r=r,
                                 v_leak=getattr(cell, "v_leak", _full(0.0, shape)),
                                 v_threshold=cell.v_threshold, v_reset=cell.v_reset,
-                                w_in=_full(1.0 / k_syn, shape), metadata=meta)
+                                w_in=1.0 / k_syn, metadata=meta)
 
     def loop(self, n: Node) -> None:
         """The recurrent weight of ``recurrent`` node ``n`` as a NIR Linear (Affine with a
@@ -166,7 +183,7 @@ class Exporter:
         if n.op in ("add", "identity"):
             return None
         if n.opdef.is_neuron:
-            return self.neuron(n.op, n.attrs, _step_shape(n))
+            return self.neuron(n.op, n.attrs, _step_shape(n), n.params.get("decay"))
         if n.op == "recurrent":
             return self.recurrent(n)
         if n.op == "linear":
@@ -212,6 +229,12 @@ class Exporter:
             a = n.attrs
             assert isinstance(a, LeakyIntegratorAttrs)
             shape = _step_shape(n)
+            if "decay" in n.params:
+                d = _per_neuron(n.params["decay"], shape)
+                if np.any(d == 1.0):
+                    raise Inexpressible("NIR's LI has no per-neuron tau = inf")
+                return nir.LI(tau=self.dt / (1.0 - d), r=1.0 / (1.0 - d),
+                              v_leak=_full(0.0, shape), metadata={"decay": d})
             if a.decay == 1.0:
                 return nir.I(r=_full(1.0, shape))
             k = 1.0 - a.decay

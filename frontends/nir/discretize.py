@@ -170,6 +170,12 @@ def _per_neuron(decay: np.ndarray) -> dict[str, np.ndarray]:
     return {"decay": decay.astype(np.float32)}
 
 
+def _first(decay: np.ndarray) -> float:
+    """Neuron 0's decay as the op's param holds it (float32): the attribute the param
+    replaces is derived from it, so a graph written to NIR and read back is the same."""
+    return float(decay.astype(np.float32).reshape(-1)[0])
+
+
 def _membrane_per_neuron(node: Any, name: str, dt: float, tau_field: str,
                          spiking: bool) -> list[Step]:
     """:func:`_membrane` for a layer whose time constants differ: the same ops, with the
@@ -177,12 +183,12 @@ def _membrane_per_neuron(node: Any, name: str, dt: float, tau_field: str,
     k, decay = _decays(node, name, dt, tau_field)
     r = np.asarray(node.r, dtype=np.float64)
     v_leak = np.asarray(node.v_leak, dtype=np.float64)
-    tau0 = 1.0 / float(k.reshape(-1)[0])  # the attribute the param replaces
     if not spiking:
         return [*_gain(_common(k * r, node, name, "input gain r dt / tau")),
                 *_offset(_common(k * v_leak, node, name, "leak offset dt / tau v_leak")),
-                Step("leaky_integrator", LeakyIntegratorAttrs(decay=1.0 - 1.0 / tau0),
+                Step("leaky_integrator", LeakyIntegratorAttrs(decay=_first(decay)),
                      "membrane", _per_neuron(decay))]
+    tau0 = 1.0 / (1.0 - _first(decay))  # the attribute the param replaces
     fire = _firing(node, name)
     rest = fire["v_reset"] if fire["v_reset"] is not None else 0.0
     if _meta_number(node, "decay_input") == 1.0:
@@ -253,7 +259,7 @@ def _synapse(node: Any, name: str, dt: float) -> list[Step]:
     if _differ(node, "tau_syn"):
         ks, decays = _decays(node, name, dt, "tau_syn", "synapse_decay")
         gains = ks * np.asarray(node.w_in, dtype=np.float64)
-        first = LeakyIntegratorAttrs(decay=float(decays.reshape(-1)[0]))
+        first = LeakyIntegratorAttrs(decay=_first(decays))
         return [*_gain(_common(gains, node, name, "synaptic gain w_in dt / tau_syn")),
                 Step("leaky_integrator", first, "synapse", _per_neuron(decays))]
     k = dt / _positive(node, name, "tau_syn")
