@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 import snntorch as snn
 import torch
+from snntorch_nir import assert_same, export, forward
 
 import snncc
 from snncc.backends.nir import save_nir, to_nir
@@ -34,23 +35,6 @@ from snncc.ir.interpreter import run
 
 T, B = 40, 4
 SEEDS = range(5)
-
-
-def _export(net: torch.nn.Module, n_in: int, path: Path) -> Path:
-    from snntorch.export_nir import export_to_nir
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        nir.write(path, export_to_nir(net, torch.randn(n_in)))
-    return path
-
-
-def _forward(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    from snntorch import utils
-
-    utils.reset(net)
-    with torch.no_grad():
-        return torch.stack([net(x[t])[0] for t in range(x.shape[0])])
 
 
 def _betas(n: int) -> torch.Tensor:
@@ -88,9 +72,9 @@ def _with_mean_decay(graph: Graph) -> Graph:
 def test_snntorch_per_neuron_beta_bit_for_bit(tmp_path: Path, seed: int, recurrent: bool
                                               ) -> None:
     net = _net(seed, recurrent)
-    path = _export(net, 5, tmp_path / "b.nir")
+    path = export(net, 5, tmp_path / "b.nir")
     x = torch.rand(T, B, 5) * 1.5
-    want = _forward(net, x)
+    want = forward(net, x)
     graph = snncc.load(path, input_shape=tuple(x.shape))
     verify(graph)
     decays = [n for n in graph if "decay" in n.params]
@@ -177,25 +161,18 @@ def test_cuba_lif_and_li_with_per_neuron_taus_follow_euler(tmp_path: Path) -> No
     assert np.allclose(got_u, np.stack(readout), rtol=1e-4, atol=1e-5)
 
 
-def _same(a: Graph, b: Graph) -> None:
-    assert [(n.name, n.op, n.attrs) for n in a] == [(n.name, n.op, n.attrs) for n in b]
-    for n in a:
-        assert n.params.keys() == b.nodes[n.name].params.keys(), n.name
-        assert all(np.array_equal(v, b.nodes[n.name].params[k]) for k, v in n.params.items())
-
-
 @pytest.mark.parametrize("recurrent", [False, True], ids=["leaky", "rleaky"])
 def test_round_trips_and_targets(tmp_path: Path, recurrent: bool) -> None:
     """snncc -> NIR -> snncc and snncc -> ONNX -> snncc keep every per-neuron decay bit for
     bit; acsim (and Lava) refuse a layer with per-neuron time constants by name."""
-    graph = snncc.load(_export(_net(3, recurrent), 5, tmp_path / "b.nir"),
+    graph = snncc.load(export(_net(3, recurrent), 5, tmp_path / "b.nir"),
                        input_shape=(T, B, 5))
     x = torch.rand(T, B, 5) * 1.5
     want = run(graph, [x])[0][0]
     path = tmp_path / "back.nir"
     save_nir(to_nir(graph), path)
     back = snncc.load(path, input_shape=(T, B, 5))
-    _same(graph, back)
+    assert_same(graph, back)
     assert torch.equal(run(back, [x])[0][0], want)
     save_onnx(to_onnx(graph), tmp_path / "b.onnx")
     via_onnx = snncc.load(tmp_path / "b.onnx")

@@ -20,7 +20,6 @@ Found here (snnTorch 1.0.0, nir 1.0.8, nirtorch 2.6):
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import nir
@@ -29,6 +28,7 @@ import pytest
 import snntorch as snn
 import torch
 from click.testing import CliRunner
+from snntorch_nir import assert_same, export, forward
 
 import snncc
 from snncc.analysis.spike_only import MulClass, check_spike_only
@@ -43,24 +43,6 @@ from snncc.ir.ops.recurrent import RecurrentAttrs
 
 T, B = 30, 4
 SEEDS = range(5)
-
-
-def _export(net: torch.nn.Module, n_in: int, path: Path) -> Path:
-    from snntorch.export_nir import export_to_nir
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        nir.write(path, export_to_nir(net, torch.randn(n_in)))
-    return path
-
-
-def _forward(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """snnTorch's own spikes, one step at a time (the last layer returns (spk, mem))."""
-    from snntorch import utils
-
-    utils.reset(net)
-    with torch.no_grad():
-        return torch.stack([net(x[t])[0] for t in range(x.shape[0])])
 
 
 def _rleaky(n: int, seed: int, all_to_all: bool, output: bool) -> torch.nn.Module:
@@ -103,9 +85,9 @@ def _without_recurrence(graph: Graph) -> Graph:
 @pytest.mark.parametrize("seed", SEEDS)
 def test_snntorch_rleaky_spikes_bit_for_bit(tmp_path: Path, seed: int, all_to_all: bool) -> None:
     net = _net(seed, all_to_all)
-    path = _export(net, 6, tmp_path / "r.nir")
+    path = export(net, 6, tmp_path / "r.nir")
     x = torch.rand(T, B, 6) * 1.5
-    want = _forward(net, x)
+    want = forward(net, x)
     graph = snncc.load(path, input_shape=tuple(x.shape))
     verify(graph)
     assert [n.op for n in graph] == ["input", "linear", "recurrent", "linear", "recurrent"]
@@ -125,8 +107,8 @@ def test_the_reset_delay_snntorch_defaults_to_is_not_nir(tmp_path: Path) -> None
         beta=torch.full((8,), 0.85), linear_features=8, threshold=torch.ones(8),
         init_hidden=True, reset_mechanism="zero", output=True))
     x = torch.rand(T, B, 6) * 1.5
-    want = _forward(net, x)
-    got = run(snncc.load(_export(net, 6, tmp_path / "d.nir"), input_shape=tuple(x.shape)),
+    want = forward(net, x)
+    got = run(snncc.load(export(net, 6, tmp_path / "d.nir"), input_shape=tuple(x.shape)),
               [x])[0][0]
     assert want.sum() > 10 and not torch.equal(got, want)
 
@@ -158,7 +140,7 @@ def test_snntorch_rsynaptic_file_follows_nir(tmp_path: Path, seed: int) -> None:
         threshold=torch.ones(n), init_hidden=True, reset_mechanism="zero", output=True))
     with torch.no_grad():
         net[1].recurrent.weight.mul_(2.0)
-    path = _export(net, 6, tmp_path / "s.nir")
+    path = export(net, 6, tmp_path / "s.nir")
     x = torch.rand(T, B, 6)
     graph = snncc.load(path, input_shape=tuple(x.shape))
     rec = next(nd for nd in graph if nd.op == "recurrent")
@@ -218,22 +200,14 @@ def _round_trip(graph: Graph, tmp_path: Path) -> Graph:
     return snncc.load(path, input_shape=graph.nodes[graph.inputs[0]].type.shape)
 
 
-def _same(a: Graph, b: Graph) -> None:
-    assert [(n.name, n.op, n.attrs) for n in a] == [(n.name, n.op, n.attrs) for n in b]
-    for n in a:
-        m = b.nodes[n.name]
-        assert n.params.keys() == m.params.keys()
-        assert all(np.array_equal(v, m.params[k]) for k, v in n.params.items()), n.name
-
-
 @pytest.mark.parametrize("all_to_all", [True, False], ids=["all_to_all", "one_to_one"])
 def test_round_trip_through_nir_and_onnx(tmp_path: Path, all_to_all: bool) -> None:
     net = _net(7, all_to_all)
-    graph = snncc.load(_export(net, 6, tmp_path / "r.nir"), input_shape=(T, B, 6))
+    graph = snncc.load(export(net, 6, tmp_path / "r.nir"), input_shape=(T, B, 6))
     x = torch.rand(T, B, 6) * 1.5
     want = run(graph, [x])[0][0]
     back = _round_trip(graph, tmp_path)
-    _same(graph, back)
+    assert_same(graph, back)
     assert torch.equal(run(back, [x])[0][0], want)
     save_onnx(to_onnx(graph), tmp_path / "r.onnx")
     via_onnx = snncc.load(tmp_path / "r.onnx")
@@ -261,7 +235,7 @@ def test_soft_reset_and_decay_input_round_trip(tmp_path: Path) -> None:
               {"rec_weight": params["rec_weight"] * 0.5}, name="c")
     g.outputs.append(c.name)
     back = _round_trip(g, tmp_path)
-    _same(g, back)
+    assert_same(g, back)
     inp = torch.rand(T, B, 4) * 2
     _, want = run(g, [inp], record=True)
     _, got = run(back, [inp], record=True)
@@ -274,13 +248,13 @@ def test_cli_and_targets(tmp_path: Path) -> None:
     the same way first) refuse it by name; the spike-only check counts its recurrent
     weights as accumulates of its own spikes."""
     net = _net(2, True)
-    path = _export(net, 6, tmp_path / "r.nir")
+    path = export(net, 6, tmp_path / "r.nir")
     out = tmp_path / "r.snnir"
     res = CliRunner().invoke(main, ["compile", str(path), "--target", "ir", "--time-steps",
                                     str(T), "-o", str(out)])
     assert res.exit_code == 0, res.output
     x = torch.rand(T, 1, 6) * 1.5
-    assert torch.equal(run(snncc.load(out), [x])[0][0], _forward(net, x))
+    assert torch.equal(run(snncc.load(out), [x])[0][0], forward(net, x))
     res = CliRunner().invoke(main, ["compile", str(path), "--target", "acsim", "-o",
                                     str(tmp_path / "r.acsim")])
     assert res.exit_code == 2 and "SNN-Q001" in res.output and "recurrent" in res.output
