@@ -32,6 +32,19 @@ def forward(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([net(x[t])[0] for t in range(x.shape[0])])
 
 
+def export_and_load(net: torch.nn.Module, x: torch.Tensor, path: Path
+                    ) -> tuple[torch.Tensor, Graph]:
+    """(snnTorch's spikes for ``x`` [T, B, n], snncc's verified graph of its export)."""
+    import snncc
+    from snncc.ir.graph import verify
+
+    export(net, x.shape[-1], path)
+    want = forward(net, x)
+    graph = snncc.load(path, input_shape=tuple(x.shape))
+    verify(graph)
+    return want, graph
+
+
 def assert_same(a: Graph, b: Graph) -> None:
     """The same nodes, ops, attributes and parameters, bit for bit."""
     assert [(n.name, n.op, n.attrs) for n in a] == [(n.name, n.op, n.attrs) for n in b]

@@ -24,13 +24,13 @@ import numpy as np
 import pytest
 import snntorch as snn
 import torch
-from snntorch_nir import assert_same, export, forward
+from snntorch_nir import assert_same, export, export_and_load
 
 import snncc
 from snncc.backends.nir import save_nir, to_nir
 from snncc.backends.onnx import save_onnx, to_onnx
 from snncc.diagnostics import SnnccError
-from snncc.ir.graph import Graph, verify
+from snncc.ir.graph import Graph
 from snncc.ir.interpreter import run
 
 T, B = 40, 4
@@ -72,11 +72,8 @@ def _with_mean_decay(graph: Graph) -> Graph:
 def test_snntorch_per_neuron_beta_bit_for_bit(tmp_path: Path, seed: int, recurrent: bool
                                               ) -> None:
     net = _net(seed, recurrent)
-    path = export(net, 5, tmp_path / "b.nir")
     x = torch.rand(T, B, 5) * 1.5
-    want = forward(net, x)
-    graph = snncc.load(path, input_shape=tuple(x.shape))
-    verify(graph)
+    want, graph = export_and_load(net, x, tmp_path / "b.nir")
     decays = [n for n in graph if "decay" in n.params]
     assert [n.op for n in decays] == ["recurrent" if recurrent else "lif", "lif"]
     assert all(np.unique(n.params["decay"]).size == n.params["decay"].size for n in decays)
