@@ -33,10 +33,13 @@ The reset is NIR's (to ``v_reset``) unless the node's ``metadata["reset_mode"]``
 ``"subtract"`` (snncc writes that for a soft-reset neuron); the comparison is NIR's
 ``>`` unless ``metadata["fire"]`` is ``">="`` (snncc writes that for SpikingJelly's).
 
-snncc's neuron ops take one tau, threshold and reset per layer. Per-neuron thresholds
-and input gains that differ are folded into the weights before the layer first
-(:mod:`.fold`); any other parameter array whose entries differ is an error
-(``SNN-NIR006``) naming the node and the field, not a silent average.
+Time constants that differ per neuron become the op's per-neuron ``decay`` param
+(``1 - dt / tau_i``; ``lif``, ``leaky_integrator``), with the same gain and offset
+steps, which must then be common to the layer. snncc's neuron ops take one threshold
+and reset per layer: per-neuron thresholds and input gains that differ are folded into
+the weights before the layer first (:mod:`.fold`); any other parameter array whose
+entries differ is an error (``SNN-NIR006``) naming the node and the field, not a
+silent average.
 """
 
 from __future__ import annotations
