@@ -12,8 +12,7 @@ Errors (:class:`~snncc.diagnostics.SnnccError`; the CLI exits 2):
 - ``SNN-NIR005`` a cycle other than a recurrent layer (one neuron and the one weight that
   feeds its spikes back to it, imported as one ``recurrent`` op; see ``ACCEPTED_LOOPS``);
 - ``SNN-NIR006`` a parameter snncc cannot take as given (per-neuron values that differ
-  and cannot be folded,
-  a fractional delay);
+  and cannot be folded, a fractional delay);
 - ``SNN-NIR007`` a graph without exactly one ``Input``, or shapes that do not fit.
 """
 
