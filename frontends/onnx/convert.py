@@ -267,7 +267,7 @@ class Converter:
         except ValidationError as e:
             raise Bad(f"attributes: {str(e).splitlines()[0]}") from None
         k = len(n.input) - len(names)
-        params = {p: self.const(i) for p, i in zip(names, n.input[k:])}
+        params = {p: self.const(i).copy() for p, i in zip(names, n.input[k:])}  # writable
         self.add(n, op, [self.act(i) for i in n.input[:k]], attrs, params)
 
     def graph_outputs(self) -> set[str]:
