@@ -155,8 +155,8 @@ def compile(
                      print_ir_after=print_ir_after, printer=printer)
     result = CompileResult(run.graph, _check(run.graph), run.log)
     if target != "ir":
-        spiking = any(n.opdef.is_neuron or n.op == "input" and n.type.kind.value == "SPIKE"
-                      for n in run.graph)
+        spiking = any(n.opdef.is_neuron or n.opdef.feeds_back  # a recurrent layer spikes too
+                      or n.op == "input" and n.type.kind.value == "SPIKE" for n in run.graph)
         if not spiking:  # analog in, no neuron: all of it is host arithmetic
             raise SnnccError("SNN-Q010", "the model has no spiking neuron: nothing of it would "
                              "run on the chip", hint="compile a spiking model (one with LIF/IF "

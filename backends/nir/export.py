@@ -14,6 +14,10 @@ comparison, NIR's own is ``">"``), ``reset_mode`` (``"subtract"`` for a soft res
 and ``producer``. Neuron parameters are per-neuron arrays of the layer's shape
 (scalars break other tools' type inference, and h5py cannot compress them).
 
+A ``recurrent`` op becomes its neuron (``LIF``/``IF``, or ``CubaLIF`` with a synaptic
+current) and a ``Linear``/``Affine`` ``<name>_rec`` with the edges ``neuron -> <name>_rec ->
+neuron``: snnTorch's form for ``RLeaky``/``RSynaptic``, which NIR reads as a one-step delay.
+
 An ``add`` becomes two edges into its users (NIR sums the edges into a node); an
 ``identity`` becomes none. Errors (:class:`~snncc.diagnostics.SnnccError`):
 
@@ -34,9 +38,11 @@ import torch
 
 from snncc.diagnostics import SnnccError
 from snncc.ir.graph import Graph, Node
+from snncc.ir.op import Attrs
 from snncc.ir.ops.elementwise import ScalarAttrs
 from snncc.ir.ops.neurons import LIFAttrs, NeuronAttrs, PLIFAttrs
 from snncc.ir.ops.pool import AvgPoolAttrs
+from snncc.ir.ops.recurrent import RecurrentAttrs
 from snncc.ir.ops.synapses import DelayAttrs, LeakyIntegratorAttrs
 from snncc.ir.ops.weights import ConvAttrs
 from snncc.ir.types import Layout
@@ -67,6 +73,15 @@ def _full(value: float, shape: tuple[int, ...]) -> np.ndarray:
     return np.full(shape if shape else (1,), value, dtype=np.float64)
 
 
+def _per_neuron(p: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A per-neuron param over the NIR node's shape (a step's, without the batch)."""
+    try:
+        return np.broadcast_to(p.astype(np.float64), shape or (1,)).copy()
+    except ValueError:
+        raise Inexpressible(f"its per-neuron parameter {p.shape} varies over the batch, not "
+                            f"only over the neurons {shape}") from None
+
+
 def _flatten_dims(src: tuple[int, ...], dst: tuple[int, ...]) -> tuple[int, int] | None:
     """(start, end) if ``dst`` is ``src`` with axes start..end merged into one."""
     for i in range(len(src)):
@@ -89,14 +104,15 @@ class Exporter:
         self.sources: dict[str, list[str]] = {}
 
     # -- the rules ------------------------------------------------------------
-    def neuron(self, n: Node) -> Any:
-        a = n.attrs
+    def neuron(self, op: str, a: Attrs, shape: tuple[int, ...],
+               decay: np.ndarray | None = None) -> Any:
+        """The NIR neuron of an IR neuron ``op`` with attributes ``a`` and step shape
+        (``decay``: a lif's per-neuron ``1 - 1 / tau``, which replaces ``a.tau``)."""
         assert isinstance(a, NeuronAttrs)
-        shape = _step_shape(n)
         meta: dict[str, Any] = {"fire": ">" if a.strict else ">="}
         vr = 0.0 if a.v_reset is None else a.v_reset
         meta["reset_mode"] = "subtract" if a.v_reset is None else "to_value"
-        if n.op == "if":
+        if op == "if":
             return self.nir.IF(r=_full(1.0, shape), v_threshold=_full(a.v_threshold, shape),
                                v_reset=_full(vr, shape), metadata=meta)
         if isinstance(a, LIFAttrs):
@@ -108,13 +124,52 @@ class Exporter:
             decay_input = a.decay_input
             meta["plif_w"] = a.w
         meta["decay_input"] = int(decay_input)
-        if isinstance(a, LIFAttrs):
+        ks: float | np.ndarray = k
+        if decay is not None:  # the importer's exact per-neuron decays
+            ks = 1.0 - _per_neuron(decay, shape)
+            meta["decay"] = 1.0 - ks
+        elif isinstance(a, LIFAttrs):
             meta["tau_steps"] = a.tau  # dt / (tau * dt) may round: the importer's exact tau
-        tau = self.dt / k
-        r = 1.0 if decay_input else 1.0 / k  # the gain r dt / tau: 1/tau_steps, or 1
-        return self.nir.LIF(tau=_full(tau, shape), r=_full(r, shape), v_leak=_full(vr, shape),
+        tau = self.dt / ks * np.ones(shape or (1,))
+        r = np.ones_like(tau) if decay_input else tau / self.dt  # gain r dt / tau: k, or 1
+        return self.nir.LIF(tau=tau, r=r, v_leak=_full(vr, shape),
                             v_threshold=_full(a.v_threshold, shape), v_reset=_full(vr, shape),
                             metadata=meta)
+
+    def recurrent(self, n: Node) -> Any:
+        """The neuron of a ``recurrent`` op (a ``CubaLIF`` where it has a synaptic current);
+        :meth:`add_node` draws its loop through the recurrent weight."""
+        a = n.attrs
+        assert isinstance(a, RecurrentAttrs)
+        shape = _step_shape(n)
+        if len(shape) != 1:
+            raise Inexpressible(f"NIR's Affine (the recurrent weight) takes vectors, not {shape}")
+        cell = self.neuron(a.cell, a.neuron(), shape, n.params.get("decay"))
+        if a.synapse_decay is None:
+            return cell
+        syn = n.params.get("syn_decay")
+        syn_decay = a.synapse_decay if syn is None else _per_neuron(syn, shape)
+        k_syn = 1.0 - syn_decay * np.ones(shape)
+        if np.any(k_syn <= 0.0):
+            raise Inexpressible("its synaptic current does not decay (NIR's CubaLIF needs "
+                                "tau_syn < inf)")
+        meta = {**cell.metadata, "synapse_decay": syn_decay}
+        tau_mem = getattr(cell, "tau", _full(math.inf, shape))  # an IF: no leak, r = inf
+        r = cell.r if isinstance(cell, self.nir.LIF) else _full(math.inf, shape)
+        return self.nir.CubaLIF(tau_syn=self.dt / k_syn, tau_mem=tau_mem, r=r,
+                                v_leak=getattr(cell, "v_leak", _full(0.0, shape)),
+                                v_threshold=cell.v_threshold, v_reset=cell.v_reset,
+                                w_in=1.0 / k_syn, metadata=meta)
+
+    def loop(self, n: Node) -> None:
+        """The recurrent weight of ``recurrent`` node ``n`` as a NIR Linear (Affine with a
+        bias) ``<name>_rec``, and the edges ``n -> <name>_rec -> n`` (snnTorch's RLeaky)."""
+        w = n.params["rec_weight"]
+        rec = f"{n.name}_rec"
+        b = n.params.get("rec_bias")
+        self.nodes[rec] = self.nir.Linear(weight=w) if b is None else \
+            self.nir.Affine(weight=w, bias=b)
+        self.edges += [(n.name, rec), (rec, n.name)]
 
     def node(self, n: Node) -> Any:
         """The NIR node of IR node ``n`` (None: it becomes edges only); Inexpressible."""
@@ -128,7 +183,9 @@ class Exporter:
         if n.op in ("add", "identity"):
             return None
         if n.opdef.is_neuron:
-            return self.neuron(n)
+            return self.neuron(n.op, n.attrs, _step_shape(n), n.params.get("decay"))
+        if n.op == "recurrent":
+            return self.recurrent(n)
         if n.op == "linear":
             if len(_step_shape(ins[0])) != 1:
                 raise Inexpressible(f"NIR's Affine takes vectors, not {_step_shape(ins[0])}")
@@ -172,6 +229,12 @@ class Exporter:
             a = n.attrs
             assert isinstance(a, LeakyIntegratorAttrs)
             shape = _step_shape(n)
+            if "decay" in n.params:
+                d = _per_neuron(n.params["decay"], shape)
+                if np.any(d == 1.0):
+                    raise Inexpressible("NIR's LI has no per-neuron tau = inf")
+                return nir.LI(tau=self.dt / (1.0 - d), r=1.0 / (1.0 - d),
+                              v_leak=_full(0.0, shape), metadata={"decay": d})
             if a.decay == 1.0:
                 return nir.I(r=_full(1.0, shape))
             k = 1.0 - a.decay
@@ -193,6 +256,8 @@ class Exporter:
             self.sources[n.name] = srcs
             return
         self.nodes[n.name] = made
+        if n.op == "recurrent":
+            self.loop(n)
         for i in n.inputs:
             self.edges += [(s, n.name) for s in self.sources[i]]
         self.sources[n.name] = [n.name]

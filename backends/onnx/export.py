@@ -21,7 +21,6 @@ from snncc.backends.onnx.schema import DOMAIN, VERSION, register
 from snncc.ir.graph import Graph, Node
 from snncc.ir.ops.combine import CatAttrs, PadAttrs, SliceAttrs
 from snncc.ir.ops.elementwise import ScalarAttrs
-from snncc.ir.ops.neurons import NeuronAttrs
 from snncc.ir.ops.norm import BatchNormAttrs
 from snncc.ir.ops.pool import AvgPoolAttrs, PoolAttrs
 from snncc.ir.ops.reduce import ReduceAttrs
@@ -85,7 +84,7 @@ class Builder:
                 continue
             attrs[field] = int(value) if isinstance(value, bool) else (
                 list(value) if isinstance(value, (tuple, list)) else value)
-        if isinstance(n.attrs, NeuronAttrs) and n.attrs.v_reset is None:
+        if getattr(n.attrs, "v_reset", 0.0) is None:  # a neuron's or recurrent layer's
             attrs["soft_reset"] = 1
         names = [p for p in (*n.opdef.params, *n.opdef.optional_params) if p in n.params]
         ins = list(n.inputs) + [self.const(f"{n.name}/{p}", n.params[p]) for p in names]

@@ -36,7 +36,7 @@ def _attr_type(annotation: Any) -> Any:
         return OpSchema.AttrType.FLOAT
     if annotation in (int, bool):
         return OpSchema.AttrType.INT
-    if annotation is str:
+    if annotation is str or origin is typing.Literal and all(isinstance(a, str) for a in args):
         return OpSchema.AttrType.STRING
     if origin is tuple:
         inner = [a for a in args if a is not Ellipsis]
@@ -63,7 +63,7 @@ def register(opdef: type[OpDef]) -> None:
         if kind is None:
             raise TypeError(f"{name}.{field}: no ONNX attribute type for {info.annotation}")
         attrs.append(OpSchema.Attribute(field, kind, info.description or field, required=False))
-    if opdef.is_neuron:
+    if "v_reset" in opdef.attrs_type.model_fields:  # neurons, recurrent layers
         attrs.append(OpSchema.Attribute("soft_reset", OpSchema.AttrType.INT,
                                         "1: v_reset is None (subtract the threshold)",
                                         required=False))

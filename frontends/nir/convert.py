@@ -9,9 +9,10 @@ per-step shapes with ``[T, B]`` in front.
 Errors (:class:`~snncc.diagnostics.SnnccError`; the CLI exits 2):
 
 - ``SNN-NIR004`` an edge to or from a node the graph does not have, or a node without input;
-- ``SNN-NIR005`` a cycle (a recurrent edge): snncc's graphs are acyclic;
-- ``SNN-NIR006`` a parameter snncc cannot take as given (per-neuron values that differ,
-  a fractional delay);
+- ``SNN-NIR005`` a cycle other than a recurrent layer (one neuron and the one weight that
+  feeds its spikes back to it, imported as one ``recurrent`` op; see ``ACCEPTED_LOOPS``);
+- ``SNN-NIR006`` a parameter snncc cannot take as given (per-neuron values that differ
+  and cannot be folded, a fractional delay);
 - ``SNN-NIR007`` a graph without exactly one ``Input``, or shapes that do not fit.
 """
 
@@ -29,8 +30,11 @@ from snncc.frontends.nir.fold import factor, fold_into, needs_fold
 from snncc.ir.graph import Graph, Origin
 from snncc.ir.ops.elementwise import ScalarAttrs
 from snncc.ir.ops.io import InputAttrs
+from snncc.ir.ops.neurons import NeuronAttrs
 from snncc.ir.ops.pool import AvgPoolAttrs
+from snncc.ir.ops.recurrent import RecurrentAttrs
 from snncc.ir.ops.structure import FlattenAttrs
+from snncc.ir.ops.synapses import LeakyIntegratorAttrs
 from snncc.ir.ops.weights import ConvAttrs
 
 LEAD = 2  # the IR's [T, B] in front of a NIR node's per-step shape
@@ -93,19 +97,54 @@ def flatten_graph(g: Any, prefix: str = "") -> FlatGraph:
     return flat
 
 
-def _order(flat: FlatGraph) -> list[str]:
+RECURRENT_NEURONS = ("LIF", "IF", "CubaLIF")  # the neurons a recurrent loop may close on
+RECURRENT_WEIGHTS = ("Linear", "Affine")
+ACCEPTED_LOOPS = ("a loop of exactly two nodes, a neuron (LIF, IF, CubaLIF) and a Linear or "
+                  "Affine that reads only that neuron and feeds only it (snnTorch's RLeaky and "
+                  "RSynaptic)")
+
+
+def _loop(flat: FlatGraph, dg: nx.DiGraph, scc: set[str]) -> tuple[str, str]:
+    """(neuron, weight) of the strongly connected component ``scc`` if it is a recurrent
+    layer snncc imports (ACCEPTED_LOOPS); SNN-NIR005 naming the cycle otherwise."""
+    kinds = {n: type(flat.nodes[n]).__name__ for n in scc}
+    neurons = [n for n in scc if kinds[n] in RECURRENT_NEURONS]
+    weights = [n for n in scc if kinds[n] in RECURRENT_WEIGHTS]
+    if len(scc) == 2 and len(neurons) == 1 and len(weights) == 1:
+        nrn, w = neurons[0], weights[0]
+        if list(dg.predecessors(w)) == [nrn] and list(dg.successors(w)) == [nrn]:
+            return nrn, w
+    cycle = nx.find_cycle(dg.subgraph(scc))
+    path = " -> ".join([f"{a} ({kinds[a]})" for a, _ in cycle] + [cycle[0][0]])
+    raise _err("SNN-NIR005", f"the NIR graph has a recurrent loop snncc cannot import "
+               f"(cycle {path}); snncc imports {ACCEPTED_LOOPS}", cycle[0][0],
+               hint="reshape the recurrence into one neuron and one weight, or unroll it")
+
+
+def recurrent_loops(flat: FlatGraph) -> dict[str, str]:
+    """Neuron -> its recurrent weight node, for every loop in the graph (each checked by
+    :func:`_loop`); the weight's edge back into the neuron is removed from ``flat``, so
+    what is left is acyclic and the neuron is converted as one ``recurrent`` op."""
     dg = nx.DiGraph()
     dg.add_nodes_from(flat.nodes)
     dg.add_edges_from(flat.edges)
-    try:
-        cycle = nx.find_cycle(dg)
-    except nx.NetworkXNoCycle:
-        index = {n: i for i, n in enumerate(flat.nodes)}
-        return list(nx.lexicographical_topological_sort(dg, key=lambda n: index[n]))
-    path = " -> ".join([a for a, _ in cycle] + [cycle[0][0]])
-    raise _err("SNN-NIR005", f"the NIR graph has a recurrent edge (cycle {path}); snncc's "
-               "graphs are feed-forward", cycle[0][0],
-               hint="unroll the recurrence, or compile a feed-forward network")
+    loops = {}
+    for scc in nx.strongly_connected_components(dg):
+        if len(scc) > 1 or any(dg.has_edge(n, n) for n in scc):
+            nrn, w = _loop(flat, dg, set(scc))
+            loops[nrn] = w
+    back = {(w, n) for n, w in loops.items()}
+    flat.edges = [e for e in flat.edges if e not in back]
+    return loops
+
+
+def _order(flat: FlatGraph) -> list[str]:
+    """The nodes in topological order (``flat`` must be acyclic: :func:`recurrent_loops`)."""
+    dg = nx.DiGraph()
+    dg.add_nodes_from(flat.nodes)
+    dg.add_edges_from(flat.edges)
+    index = {n: i for i, n in enumerate(flat.nodes)}
+    return list(nx.lexicographical_topological_sort(dg, key=lambda n: index[n]))
 
 
 def _hw(x: Any) -> tuple[int, int]:
@@ -123,8 +162,10 @@ class Converter:
     """Builds the IR graph node by node; ``value[nir name]`` is the IR node holding it."""
 
     def __init__(self, flat: FlatGraph, *, dt: float, time_steps: int, batch: int,
-                 input_shape: tuple[int, ...] | None, spikes: bool) -> None:
+                 input_shape: tuple[int, ...] | None, spikes: bool,
+                 loops: dict[str, str] | None = None) -> None:
         self.flat = flat
+        self.loops = loops or {}  # neuron -> the weight node of its recurrent loop
         self.dt = dt
         self.graph = Graph(time_steps=time_steps)
         self.batch = batch
@@ -233,9 +274,63 @@ class Converter:
             c, node = factor(node, name)
             x = self.fold(name, x, c)
         for step in neuron_steps(node, name, self.dt):
-            x = self.add(name, step.op, x, step.attrs,
+            x = self.add(name, step.op, x, step.attrs, step.params,
                          suffix="" if step.role == "membrane" else step.role)
         return x
+
+    def recurrent(self, name: str, node: Any, x: str) -> str:
+        """A neuron in a recurrent loop: its discretization's steps up to its first state
+        applied to ``x``, then one ``recurrent`` op holding the loop's weight (scaled by
+        those steps' gain, which NIR applies to the sum of all edges into the neuron)."""
+        c: np.ndarray = np.ones(1)
+        if needs_fold(node):
+            c, node = factor(node, name)
+            x = self.fold(name, x, c)
+        steps = neuron_steps(node, name, self.dt)
+        first = next(i for i, s in enumerate(steps) if s.role in ("synapse", "membrane"))
+        gain = 1.0
+        for step in steps[:first]:
+            x = self.add(name, step.op, x, step.attrs, suffix=step.role)
+            if step.op == "scale":
+                assert isinstance(step.attrs, ScalarAttrs)
+                gain *= step.attrs.value
+        synapse_decay, rest = None, steps[first:]
+        per_neuron: dict[str, np.ndarray] = {}  # time constants that differ
+        if rest[0].role == "synapse":
+            assert isinstance(rest[0].attrs, LeakyIntegratorAttrs)
+            synapse_decay, rest = rest[0].attrs.decay, rest[1:]
+            syn = steps[first].params or {}
+            if "decay" in syn:
+                per_neuron["syn_decay"] = syn["decay"]
+        if len(rest) != 1 or not isinstance(rest[0].attrs, NeuronAttrs):
+            raise _err("SNN-NIR006", f"NIR node '{name}' ({type(node).__name__}) closes a "
+                       "recurrent loop, but its membrane has an input gain or offset after "
+                       "its synaptic current, which snncc's recurrent op does not take", name,
+                       hint="export the neuron with w_in = tau_syn / dt, r = tau_mem / dt "
+                            "and v_leak = 0 (as snnTorch's RSynaptic)")
+        attrs = RecurrentAttrs.of(rest[0].op, rest[0].attrs, synapse_decay)
+        per_neuron.update(rest[0].params or {})
+        return self.add(name, "recurrent", x, attrs,
+                        {**self.loop_params(name, gain * c), **per_neuron})
+
+    def loop_params(self, name: str, c: np.ndarray) -> dict[str, np.ndarray]:
+        """The recurrent weight (and bias) of neuron ``name``'s loop, row i scaled by c_i."""
+        w_name = self.loops[name]
+        wn = self.flat.nodes[w_name]
+        rows = np.broadcast_to(np.asarray(c, np.float64).reshape(-1, 1),
+                               (np.asarray(wn.weight).shape[0], 1))
+        params = {"rec_weight": np.asarray(wn.weight, np.float32)}
+        if getattr(wn, "bias", None) is not None and type(wn).__name__ == "Affine":
+            params["rec_bias"] = np.broadcast_to(np.asarray(wn.bias, np.float32),
+                                                 (rows.shape[0],)).copy()
+        if not np.all(rows == 1.0):
+            params = {k: (v.astype(np.float64) * (rows if v.ndim == 2 else rows[:, 0]))
+                      .astype(np.float32) for k, v in params.items()}
+        if not all(np.all(np.isfinite(v)) for v in params.values()):
+            raise _err("SNN-NIR003", f"NIR node '{w_name}' (the recurrent weight of "
+                       f"'{name}') has non-finite values", w_name,
+                       hint="the file may be damaged; export the model again")
+        return params
 
     def fold(self, name: str, x: str, c: np.ndarray) -> str:
         """Scale the weight op that feeds NIR node ``name`` by ``c`` (frontends/nir/fold.py);
@@ -260,11 +355,15 @@ class Converter:
             if isinstance(node, nir.Input) and name not in self.flat.passthrough:
                 self.input(name, node)
                 continue
+            if name in self.loops.values():  # folded into its neuron's recurrent op
+                continue
             x = self.summed_input(name)
             if name in self.flat.passthrough or kind == "Output":
                 self.value[name] = x
                 if kind == "Output" and name not in self.flat.passthrough:
                     self.graph.outputs.append(x)
+            elif name in self.loops:
+                self.value[name] = self.recurrent(name, node, x)
             elif kind in ("Affine", "Linear", "Conv1d", "Conv2d"):
                 self.value[name] = self.weight(name, node, x)
             elif kind in ("SumPool2d", "AvgPool2d"):
@@ -291,6 +390,7 @@ def to_graph(g: Any, *, dt: float, time_steps: int, batch: int = 1,
              input_shape: tuple[int, ...] | None = None, spikes: bool = False) -> Graph:
     """The IR graph of the NIR graph ``g``, its neurons stepped at ``dt`` for ``time_steps``."""
     flat = flatten_graph(g)
+    loops = recurrent_loops(flat)
     conv = Converter(flat, dt=dt, time_steps=time_steps, batch=batch, input_shape=input_shape,
-                     spikes=spikes)
+                     spikes=spikes, loops=loops)
     return conv.convert(_order(flat))

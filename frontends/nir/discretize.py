@@ -25,18 +25,21 @@ step snnTorch and SpikingJelly export with). With ``k = dt / tau``:
 
 snncc's exporter writes what NIR's equations leave open in each node's metadata, and
 this rule reads it back where it agrees with the parameters: ``decay_input`` (the
-membrane as ``v + (x - v) k`` with ``x = r I``, SpikingJelly's form), ``tau_steps``
-and ``decay`` (the exact step counts), ``plif_w`` (a parametric LIF's weight). So a
-round trip through NIR computes bit for bit what the graph did.
+membrane as ``v + (x - v) k`` with ``x = r I``, SpikingJelly's form), ``tau_steps``,
+``decay`` and ``synapse_decay`` (the exact step counts), ``plif_w`` (a parametric
+LIF's weight). So a round trip through NIR computes bit for bit what the graph did.
 
 The reset is NIR's (to ``v_reset``) unless the node's ``metadata["reset_mode"]`` is
 ``"subtract"`` (snncc writes that for a soft-reset neuron); the comparison is NIR's
 ``>`` unless ``metadata["fire"]`` is ``">="`` (snncc writes that for SpikingJelly's).
 
-snncc's neuron ops take one tau, threshold and reset per layer. Per-neuron thresholds
-and input gains that differ are folded into the weights before the layer first
-(:mod:`.fold`); any other parameter array whose entries differ is an error
-(``SNN-NIR006``) naming the node and the field, not a silent average.
+Time constants that differ per neuron become the op's per-neuron ``decay`` param
+(``1 - dt / tau_i``; ``lif``, ``leaky_integrator``), with the same gain and offset
+steps, which must then be common to the layer. snncc's neuron ops take one threshold
+and reset per layer: per-neuron thresholds and input gains that differ are folded into
+the weights before the layer first (:mod:`.fold`); any other parameter array whose
+entries differ is an error (``SNN-NIR006``) naming the node and the field, not a
+silent average.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class Step:
     op: str
     attrs: Attrs
     role: str  # gain, offset, synapse, membrane: the suffix of the IR node's name
+    params: dict[str, np.ndarray] | None = None  # per-neuron decays (``decay``)
 
 
 def uniform(node: Any, name: str, field: str, *, finite: bool = True) -> float:
@@ -125,7 +129,86 @@ def _firing(node: Any, name: str) -> dict[str, Any]:
     return {"v_threshold": theta, "v_reset": vr, "strict": _meta_text(node, "fire") != ">="}
 
 
+def _differ(node: Any, field: str) -> bool:
+    arr = np.asarray(getattr(node, field), dtype=np.float64)
+    return arr.size > 1 and not np.all(arr == arr.reshape(-1)[0])
+
+
+def _decays(node: Any, name: str, dt: float, tau_field: str,
+            key: str = "decay") -> tuple[np.ndarray, np.ndarray]:
+    """(k, decay): per neuron ``dt / tau`` and ``1 - dt / tau`` (the exact values snncc's
+    exporter wrote in ``metadata[key]`` where they agree); SNN-NIR003 unless every tau
+    is finite and positive (a layer mixing leaky and non-leaky neurons is not stepped)."""
+    tau = np.asarray(getattr(node, tau_field), dtype=np.float64)
+    if not np.all(np.isfinite(tau)) or not np.all(tau > 0):
+        raise SnnccError("SNN-NIR003", f"NIR node '{name}' has per-neuron {tau_field} that "
+                         "are not all finite and positive", location=Location(node=name),
+                         hint="a time constant must be positive; a layer without leak "
+                              "has tau = inf for every neuron")
+    k = dt / tau
+    hint = _meta(node).get(key)
+    if hint is not None:
+        h = np.asarray(hint, dtype=np.float64)
+        if h.shape == k.shape and np.allclose(h, 1.0 - k, rtol=1e-9, atol=0.0):
+            return 1.0 - h, h
+    return k, 1.0 - k
+
+
+def _common(values: np.ndarray, node: Any, name: str, what: str) -> float:
+    """The one value of a per-neuron quantity (equal to within GAIN_TOLERANCE, relative);
+    SNN-NIR006 where it differs (folding per-neuron gains, frontends/nir/fold.py, makes
+    it common where the neuron allows it)."""
+    ref = float(values.reshape(-1)[0])
+    if np.all(np.abs(values - ref) <= GAIN_TOLERANCE * max(abs(ref), 1e-30)):
+        return ref
+    raise SnnccError("SNN-NIR006", f"NIR node '{name}' ({type(node).__name__}) has "
+                     f"per-neuron time constants and a per-neuron {what} that differs (from "
+                     f"{values.min():.6g} to {values.max():.6g}), which cannot be folded "
+                     "into its input weights", location=Location(node=name),
+                     hint="export the layer with v_leak = v_reset = 0, or one value of "
+                          f"{what} for every neuron")
+
+
+def _per_neuron(decay: np.ndarray) -> dict[str, np.ndarray]:
+    return {"decay": decay.astype(np.float32)}
+
+
+def _first(decay: np.ndarray) -> float:
+    """Neuron 0's decay as the op's param holds it (float32): the attribute the param
+    replaces is derived from it, so a graph written to NIR and read back is the same."""
+    return float(decay.astype(np.float32).reshape(-1)[0])
+
+
+def _membrane_per_neuron(node: Any, name: str, dt: float, tau_field: str,
+                         spiking: bool) -> list[Step]:
+    """:func:`_membrane` for a layer whose time constants differ: the same ops, with the
+    per-neuron decays as the membrane op's ``decay`` param."""
+    k, decay = _decays(node, name, dt, tau_field)
+    r = np.asarray(node.r, dtype=np.float64)
+    v_leak = np.asarray(node.v_leak, dtype=np.float64)
+    if not spiking:
+        return [*_gain(_common(k * r, node, name, "input gain r dt / tau")),
+                *_offset(_common(k * v_leak, node, name, "leak offset dt / tau v_leak")),
+                Step("leaky_integrator", LeakyIntegratorAttrs(decay=_first(decay)),
+                     "membrane", _per_neuron(decay))]
+    tau0 = 1.0 / (1.0 - _first(decay))  # the attribute the param replaces
+    fire = _firing(node, name)
+    rest = fire["v_reset"] if fire["v_reset"] is not None else 0.0
+    if _meta_number(node, "decay_input") == 1.0:
+        membrane = Step("lif", LIFAttrs(tau=tau0, decay_input=True, **fire), "membrane",
+                        _per_neuron(decay))
+        return [*_gain(_common(r, node, name, "r")),
+                *_offset(_common(v_leak - rest, node, name, "v_leak")), membrane]
+    membrane = Step("lif", LIFAttrs(tau=tau0, decay_input=False, **fire), "membrane",
+                    _per_neuron(decay))
+    return [*_gain(_common(k * r, node, name, "input gain r dt / tau")),
+            *_offset(_common(k * (v_leak - rest), node, name, "leak offset dt / tau v_leak")),
+            membrane]
+
+
 def _membrane(node: Any, name: str, dt: float, tau_field: str, spiking: bool) -> list[Step]:
+    if _differ(node, tau_field):
+        return _membrane_per_neuron(node, name, dt, tau_field, spiking)
     tau = uniform(node, name, tau_field, finite=False)
     if tau == np.inf:  # no leak: snnTorch's beta = 1 writes tau = dt / 0 and r = tau / dt
         if uniform(node, name, "r", finite=False) != np.inf:
@@ -176,10 +259,17 @@ def _refined(node: Any, key: str, derived: float) -> float:
 
 
 def _synapse(node: Any, name: str, dt: float) -> list[Step]:
+    if _differ(node, "tau_syn"):
+        ks, decays = _decays(node, name, dt, "tau_syn", "synapse_decay")
+        gains = ks * np.asarray(node.w_in, dtype=np.float64)
+        first = LeakyIntegratorAttrs(decay=_first(decays))
+        return [*_gain(_common(gains, node, name, "synaptic gain w_in dt / tau_syn")),
+                Step("leaky_integrator", first, "synapse", _per_neuron(decays))]
     k = dt / _positive(node, name, "tau_syn")
     w_in = uniform(node, name, "w_in")
+    decay = _refined(node, "synapse_decay", 1.0 - k)
     return [*_gain(k * w_in),
-            Step("leaky_integrator", LeakyIntegratorAttrs(decay=1.0 - k), "synapse")]
+            Step("leaky_integrator", LeakyIntegratorAttrs(decay=decay), "synapse")]
 
 
 def neuron_steps(node: Any, name: str, dt: float) -> list[Step]:

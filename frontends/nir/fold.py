@@ -12,7 +12,11 @@ keeps element 0's values for all. This is exact in real arithmetic; in float32 t
 rounding of the scaled weights differs, so a spike can flip where v lands within
 an ulp of the threshold.
 
-Time constants that differ are not folded (they change the dynamics): SNN-NIR006.
+Time constants that differ are not folded (they change the dynamics; snncc's neuron ops
+take them per neuron, :mod:`.discretize`), but they enter the input gain ``r dt / tau``:
+what must agree across the layer, and is folded where it does not, is ``r / tau`` (and
+``w_in / tau_syn``), to within ``GAIN_TOLERANCE``. snnTorch's per-neuron ``beta`` writes
+``r = tau / dt``, a gain of 1 for every neuron: nothing to fold.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from snncc.diagnostics import Location, SnnccError
 
 FOLDED = ("v_threshold", "r", "w_in")  # the per-neuron fields a fold makes uniform
 MUST_BE_ZERO = ("v_leak", "v_reset")
+GAIN_TOLERANCE = 1e-6  # relative: float32 files round tau and r (the discretization's)
+TIME_CONSTANT = {"r": ("tau", "tau_mem"), "w_in": ("tau_syn",)}  # a gain's time constant
 
 
 def _arr(node: Any, field: str) -> np.ndarray | None:
@@ -33,18 +39,41 @@ def _arr(node: Any, field: str) -> np.ndarray | None:
     return None if v is None else np.asarray(v, dtype=np.float64)
 
 
+def _tau(node: Any, field: str) -> np.ndarray | None:
+    """The finite time constants (per neuron) that divide gain ``field``; None if none."""
+    for t in TIME_CONSTANT.get(field, ()):
+        tau = _arr(node, t)
+        if tau is not None:
+            return tau if np.all(np.isfinite(tau)) and np.all(tau > 0) else None
+    return None
+
+
+def _effective(node: Any, field: str) -> np.ndarray | None:
+    """What must agree across the layer: the threshold, or a gain over its time constant."""
+    a = _arr(node, field)
+    tau = _tau(node, field)
+    return a if a is None or tau is None else a / tau
+
+
+def _differs(node: Any, field: str) -> bool:
+    a = _effective(node, field)
+    if a is None or a.size <= 1:
+        return False
+    ref = a.reshape(-1)[0]
+    if field == "v_threshold" or not np.isfinite(ref) or ref == 0:
+        return not np.all(a == ref)
+    return not np.all(np.abs(a / ref - 1.0) <= GAIN_TOLERANCE)
+
+
 def needs_fold(node: Any) -> bool:
-    """Whether the node has per-neuron thresholds or gains that differ."""
-    for f in FOLDED:
-        a = _arr(node, f)
-        if a is not None and a.size > 1 and not np.all(a == a.reshape(-1)[0]):
-            return True
-    return False
+    """Whether the node has per-neuron thresholds or input gains that differ."""
+    return any(_differs(node, f) for f in FOLDED)
 
 
 def factor(node: Any, name: str) -> tuple[np.ndarray, Any]:
     """(c, node'): the per-neuron factor for the input, and a copy of ``node`` whose
-    folded fields hold element 0's value everywhere. SNN-NIR006 if the neuron is not
+    folded fields hold element 0's value everywhere (a gain whose time constants differ:
+    the value that gives element 0's ``gain / tau``). SNN-NIR006 if the neuron is not
     one a fold leaves unchanged (a leak or reset value other than 0)."""
     for f in MUST_BE_ZERO:
         a = _arr(node, f)
@@ -57,16 +86,18 @@ def factor(node: Any, name: str) -> tuple[np.ndarray, Any]:
     c: np.ndarray = np.ones(1)
     out = copy.copy(node)
     for f in FOLDED:
-        a = _arr(node, f)
-        if a is None:
+        a, eff = _arr(node, f), _effective(node, f)
+        if a is None or eff is None:
             continue
-        ref = float(a.reshape(-1)[0])
-        if ref == 0 or np.any(a == 0):
+        ref = float(eff.reshape(-1)[0])
+        if ref == 0 or np.any(eff == 0):
             raise SnnccError("SNN-NIR006", f"NIR node '{name}' has {f} = 0 for some neuron",
                              location=Location(node=name))
-        ratio = a / ref
+        ratio = eff / ref
         c = c * (1.0 / ratio if f == "v_threshold" else ratio)
-        setattr(out, f, np.full_like(a, ref))
+        tau = _tau(node, f)
+        same_tau = tau is None or np.all(tau == tau.reshape(-1)[0])
+        setattr(out, f, np.full_like(a, float(a.reshape(-1)[0])) if same_tau else a / ratio)
     return c, out
 
 

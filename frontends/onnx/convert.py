@@ -257,7 +257,7 @@ class Converter:
         a = {k: _text(v) for k, v in _attrs(n).items()}
         names = [p for p in str(a.pop("params", "")).split(",") if p]
         soft = a.pop("soft_reset", 0)
-        if opdef.is_neuron and soft:
+        if soft and "v_reset" in opdef.attrs_type.model_fields:  # neurons, recurrent layers
             a["v_reset"] = None
         for field, info in opdef.attrs_type.model_fields.items():
             if field in a and info.annotation in (bool, "bool"):
@@ -267,7 +267,7 @@ class Converter:
         except ValidationError as e:
             raise Bad(f"attributes: {str(e).splitlines()[0]}") from None
         k = len(n.input) - len(names)
-        params = {p: self.const(i) for p, i in zip(names, n.input[k:])}
+        params = {p: self.const(i).copy() for p, i in zip(names, n.input[k:])}  # writable
         self.add(n, op, [self.act(i) for i in n.input[:k]], attrs, params)
 
     def graph_outputs(self) -> set[str]:

@@ -202,11 +202,20 @@ def _merged(graph: Graph) -> list[MergedChain]:
             if isinstance(e, dict) and e.get("node") in graph.nodes]
 
 
+def _recurrent_finding(n: Node) -> Finding:
+    """A recurrent layer's own weights read its binary spikes of the step before: ACs."""
+    return Finding.model_validate({
+        "class": MulClass.AC, "node": n.name, "module_path": n.origin.module_path, "op": n.op,
+        "operand_kinds": [ValueKind.SPIKE.value], "operand_ranges": [n.type.range_text()],
+        "message": f"{n.op}'s recurrent weights fed its own spikes (of the step before): "
+                   "accumulate only"})
+
+
 def check_spike_only(graph: Graph) -> SpikeOnlyReport:
     """Classify every multiply in a canonicalized graph."""
     g = graph.to_networkx()
     weight_ops = {n.name for n in graph if n.opdef.multiplies == Multiplies.WEIGHT}
-    blockers = weight_ops | {n.name for n in graph if n.opdef.is_neuron}
+    blockers = weight_ops | {n.name for n in graph if n.opdef.is_neuron or n.opdef.feeds_back}
     after_readout: set[str] = set()
     for n in graph:
         if n.opdef.temporal(n.attrs, [graph.nodes[i].type for i in n.inputs]) == Temporal.REDUCE_TIME:
@@ -215,6 +224,9 @@ def check_spike_only(graph: Graph) -> SpikeOnlyReport:
     findings = []
     for n in graph:
         kind = n.opdef.multiplies
+        if n.opdef.feeds_back:
+            findings.append(_recurrent_finding(n))
+            continue
         if kind == Multiplies.NONE:
             continue
         operands = [graph.nodes[i] for i in n.inputs]

@@ -25,7 +25,7 @@ def summarize(graph: Graph) -> dict[str, Any]:
     ops = Counter(n.op for n in graph if n.op != "input")
     synapses = sum(n.opdef.cost(n.attrs, [graph.nodes[i].type for i in n.inputs], n.type,
                                 n.params).synapses for n in graph)
-    neurons = sum(int(n.type.numel) for n in graph if n.opdef.is_neuron)
+    neurons = sum(int(n.type.numel) for n in graph if n.opdef.is_neuron or n.opdef.feeds_back)
     return {
         "model": graph.meta.get("model", "?"),
         "parameters": parameter_count(graph),

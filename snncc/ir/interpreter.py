@@ -36,7 +36,8 @@ def evaluate_node(node: Node, params: dict[str, torch.Tensor], ins: list[torch.T
         return node.opdef.evaluate(node.attrs, params, ins)
     if node.opdef.is_neuron:
         assert isinstance(node.attrs, NeuronAttrs)
-        return run_neuron(ins[0], node.attrs, node.opdef.charge, steps)[0]  # type: ignore[attr-defined]
+        charge = node.opdef.stepper(node.attrs, params)  # type: ignore[attr-defined]
+        return run_neuron(ins[0], node.attrs, charge, steps)[0]
     out = _known_output(node, params).expand(node.type.shape).clone()
     if steps:
         idx = torch.tensor(list(steps))

@@ -83,6 +83,10 @@ class OpDef:
     # Acts only on trailing axes, so any leading axes (T, B or T*B) are batch.
     leading_dims_agnostic: ClassVar[bool] = False
     is_neuron: ClassVar[bool] = False
+    # A recurrent layer: a neuron whose spikes feed back into it through its own weights.
+    # It spikes, but is not is_neuron: passes that rewrite neurons assume a neuron's
+    # spikes depend on its input alone. Its recurrent weights are fed its own spikes.
+    feeds_back: ClassVar[bool] = False
     # Moves, joins or relabels data and computes nothing (Temporal.STRUCTURAL).
     moves_data: ClassVar[bool] = False
     # A relabeling (a view): the output holds the input's elements, each exactly once,

@@ -7,6 +7,7 @@ from snncc.ir.ops import (
     neurons,
     norm,
     pool,
+    recurrent,
     reduce,
     structure,
     synapses,
@@ -15,5 +16,5 @@ from snncc.ir.ops import (
     weights,
 )
 
-__all__ = ["combine", "elementwise", "io", "neurons", "norm", "pool", "reduce", "structure",
-           "synapses", "timemask", "upsample", "weights"]
+__all__ = ["combine", "elementwise", "io", "neurons", "norm", "pool", "recurrent", "reduce",
+           "structure", "synapses", "timemask", "upsample", "weights"]

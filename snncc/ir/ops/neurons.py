@@ -53,6 +53,41 @@ def _lif_charge(v: torch.Tensor, x: torch.Tensor, a: LIFAttrs) -> torch.Tensor:
     return v - (v - vr) / a.tau + x
 
 
+def _lif_charge_per_neuron(v: torch.Tensor, x: torch.Tensor, a: LIFAttrs,
+                           decay: torch.Tensor) -> torch.Tensor:
+    """``_lif_charge`` with neuron i's ``1 - 1 / tau_i`` in ``decay`` (broadcast against a
+    step's [B, ...]); for the NIR form (no input decay, reset to 0) the same arithmetic as
+    the scalar path, ``v * decay + x``, so a layer whose taus agree computes the same bits."""
+    vr = a.v_reset
+    if a.decay_input:
+        if vr is None or vr == 0.0:
+            return v + (x - v) * (1.0 - decay)
+        return v + (x - (v - vr)) * (1.0 - decay)
+    if vr is None or vr == 0.0:
+        return v * decay + x
+    return v - (v - vr) * (1.0 - decay) + x
+
+
+def check_per_neuron(op: str, field: str, p: np.ndarray, step_shape: tuple[int, ...],
+                     below_one: bool) -> None:
+    """A per-neuron parameter must broadcast against one time step's [B, ...] without
+    growing it (one value per neuron, per channel as [C, 1, 1], or one for all), be
+    finite, and (a membrane's ``1 - 1 / tau``, tau > 0) stay below 1."""
+    try:
+        fits = np.broadcast_shapes(p.shape, step_shape) == tuple(step_shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{op}: per-neuron {field} {p.shape} does not broadcast against a "
+                         f"step's shape {tuple(step_shape)}")
+    if not np.all(np.isfinite(p)) or (below_one and not np.all(p < 1.0)):
+        raise ValueError(f"{op}: per-neuron {field} must be finite" +
+                         (" and below 1 (tau > 0)" if below_one else ""))
+
+
+Charge = Callable[[torch.Tensor, torch.Tensor, Any], torch.Tensor]
+
+
 def _plif_charge(v: torch.Tensor, x: torch.Tensor, a: PLIFAttrs) -> torch.Tensor:
     k = torch.sigmoid(torch.tensor(a.w, dtype=x.dtype))
     vr = a.v_reset
@@ -67,6 +102,13 @@ def _plif_charge(v: torch.Tensor, x: torch.Tensor, a: PLIFAttrs) -> torch.Tensor
 
 def _if_charge(v: torch.Tensor, x: torch.Tensor, a: NeuronAttrs) -> torch.Tensor:
     return v + x
+
+
+def fire(v: torch.Tensor, a: NeuronAttrs) -> tuple[torch.Tensor, torch.Tensor]:
+    """(spikes, membrane after the reset) of the charged membrane ``v``."""
+    s = (v > a.v_threshold if a.strict else v >= a.v_threshold).to(v.dtype)
+    v = v - s * a.v_threshold if a.v_reset is None else (1.0 - s) * v + s * a.v_reset
+    return s, v
 
 
 def run_neuron(
@@ -87,9 +129,7 @@ def run_neuron(
             spikes.append(torch.zeros_like(v))
             vs.append(v)
             continue
-        v = charge(v, x_seq[t], a)
-        s = (v > a.v_threshold if a.strict else v >= a.v_threshold).to(x_seq.dtype)
-        v = v - s * a.v_threshold if a.v_reset is None else (1.0 - s) * v + s * a.v_reset
+        s, v = fire(charge(v, x_seq[t], a), a)
         spikes.append(s)
         vs.append(v)
     return torch.stack(spikes), torch.stack(vs)
@@ -126,22 +166,46 @@ class _Neuron(OpDef):
         raise NotImplementedError
 
     @classmethod
+    def stepper(cls, attrs: Attrs, params: dict[str, torch.Tensor]) -> Charge:
+        """The charge of a node with these params (a per-neuron one closes over them)."""
+        return cls.charge
+
+    @classmethod
     def evaluate(
         cls, attrs: Attrs, params: dict[str, torch.Tensor], ins: list[torch.Tensor]
     ) -> torch.Tensor:
         assert isinstance(attrs, NeuronAttrs)
-        return run_neuron(ins[0], attrs, cls.charge)[0]
+        return run_neuron(ins[0], attrs, cls.stepper(attrs, params))[0]
 
 
 @register_op
 class LIF(_Neuron):
+    """Optional param ``decay``: neuron i's ``1 - 1 / tau_i``, broadcast against a step's
+    [B, ...] (NIR's per-neuron time constants); given, it replaces the ``tau`` attribute."""
+
     name = "lif"
     attrs_type = LIFAttrs  # type: ignore[assignment]
+    optional_params = ("decay",)
+
+    @classmethod
+    def infer(
+        cls, attrs: Attrs, ins: list[TensorType], params: dict[str, np.ndarray], ctx: InferContext
+    ) -> TensorType:
+        if "decay" in params:
+            check_per_neuron(cls.name, "decay", params["decay"], ins[0].shape[1:], True)
+        return super().infer(attrs, ins, params, ctx)
 
     @classmethod
     def charge(cls, v: torch.Tensor, x: torch.Tensor, a: Attrs) -> torch.Tensor:
         assert isinstance(a, LIFAttrs)
         return _lif_charge(v, x, a)
+
+    @classmethod
+    def stepper(cls, attrs: Attrs, params: dict[str, torch.Tensor]) -> Charge:
+        decay = params.get("decay")
+        if decay is None:
+            return cls.charge
+        return lambda v, x, a: _lif_charge_per_neuron(v, x, a, decay)
 
 
 @register_op

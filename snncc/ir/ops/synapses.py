@@ -17,6 +17,7 @@ import torch
 from pydantic import ConfigDict, Field
 
 from snncc.ir.op import Attrs, Cost, InferContext, OpDef, Temporal, register_op
+from snncc.ir.ops.neurons import check_per_neuron
 from snncc.ir.types import Layout, TensorType
 
 
@@ -37,8 +38,12 @@ class LeakyIntegratorAttrs(Attrs):
 
 @register_op
 class LeakyIntegrator(OpDef):
+    """Optional param ``decay``: one per neuron, broadcast against a step's [B, ...] (NIR's
+    per-neuron time constants); given, it replaces the ``decay`` attribute."""
+
     name = "leaky_integrator"
     attrs_type = LeakyIntegratorAttrs
+    optional_params = ("decay",)
     scale_commutes = True  # linear: LI(c x) == c LI(x)
 
     @classmethod
@@ -49,6 +54,8 @@ class LeakyIntegrator(OpDef):
     def infer(cls, attrs: Attrs, ins: list[TensorType], params: dict[str, np.ndarray],
               ctx: InferContext) -> TensorType:
         _time_first(cls.name, ins[0])
+        if "decay" in params:
+            check_per_neuron(cls.name, "decay", params["decay"], ins[0].shape[1:], False)
         return TensorType(shape=ins[0].shape, layout=Layout.TIME)
 
     @classmethod
@@ -56,10 +63,11 @@ class LeakyIntegrator(OpDef):
                  ins: list[torch.Tensor]) -> torch.Tensor:
         assert isinstance(attrs, LeakyIntegratorAttrs)
         x_seq = ins[0]
+        decay: float | torch.Tensor = params.get("decay", attrs.decay)
         v = torch.zeros_like(x_seq[0])
         out = []
         for t in range(x_seq.shape[0]):
-            v = attrs.decay * v + x_seq[t]
+            v = decay * v + x_seq[t]
             out.append(v)
         return torch.stack(out)
 

@@ -110,6 +110,9 @@ def _unsupported(node: Node, why: str) -> SnnccError:
 # ------------------------------------------------------------ categories ----
 
 
+PER_NEURON_DECAYS = {"decay", "syn_decay"}  # lif's, leaky_integrator's, recurrent's params
+
+
 def categorize(graph: Graph) -> dict[str, Cat]:
     """Decide, in topological order, what kind of value every node holds and where."""
     cat: dict[str, Cat] = {}
@@ -119,6 +122,19 @@ def categorize(graph: Graph) -> dict[str, Cat]:
         srcs = [graph.nodes[i] for i in n.inputs]
         if n.op in NEW_OPS:
             check_per_sample(n, srcs[0])
+        if PER_NEURON_DECAYS & set(n.params):
+            raise SnnccError(
+                "SNN-Q001", f"acsim cannot place {n.op} %{n.name}: its neurons have time "
+                "constants that differ, and acsim's (and Lava's) neuron program takes one leak "
+                "per layer", location=n.location(),
+                hint="compile with --target ir, nir or onnx, or train the layer with one "
+                     "time constant")
+        if n.opdef.feeds_back:
+            raise SnnccError(
+                "SNN-Q001", f"acsim cannot place recurrent %{n.name}: its spikes feed back "
+                "into it through its own weights at the next step, and acsim's (and Lava's) "
+                "layer programs only feed forward", location=n.location(),
+                hint="compile with --target ir, nir or onnx, which keep the recurrent layer")
         c = _category(n, srcs, ins)
         if n.opdef.is_neuron and ins[0] not in (Cat.CURRENT, Cat.COUNT, Cat.ANALOG, Cat.SPIKE):
             raise _host_read(n, cause.get(n.inputs[0]), graph)
