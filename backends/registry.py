@@ -87,7 +87,7 @@ def _loihi_compile(graph: Graph, hardware: str | Target, calibration: torch.Tens
     """acsim's compile (quantize, lower, map: a target the model does not fit is an error
     here, before any Lava process starts), then the Lava network's plan, so an op the
     Lava lowering cannot build is named at compile time."""
-    from snncc.backends.lava.graph import plan
+    from snncc.backends.lava.plan import plan
 
     compiled = _acsim_compile(graph, hardware, calibration)
     plan(compiled.program)
@@ -96,7 +96,7 @@ def _loihi_compile(graph: Graph, hardware: str | Target, calibration: torch.Tens
 
 def _lava_run(compiled: Any, inputs: torch.Tensor, batch_size: int,
               progress: Progress | None, timeout_s: float | None = None) -> Any:
-    from snncc.backends.lava.graph import predict
+    from snncc.backends.lava.run import predict
 
     x = inputs.detach().cpu().numpy() if isinstance(inputs, torch.Tensor) else inputs
     return predict(compiled.program, x, progress, timeout_s)

@@ -20,7 +20,7 @@ import numpy as np
 import snncc
 from snncc.backends.acsim.program import Program
 from snncc.backends.acsim.simulator import run_quantized
-from snncc.backends.lava.graph import predict
+from snncc.backends.lava.run import predict
 from snncc.examples.digits import encode, load_digits_split
 from snncc.passes.quantize import quantize
 

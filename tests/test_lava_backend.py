@@ -131,7 +131,7 @@ def test_the_digits_models_in_lava_equal_acsim_at_every_layer_and_step(name: str
     # the host's float readout of equal integer sums (batch 1 vs 2: float32 sum order)
     assert np.allclose(aligned.outputs, trained.outputs[0].reshape(aligned.outputs.shape),
                        rtol=1e-6, atol=1e-5)
-    from snncc.backends.lava.graph import placement
+    from snncc.backends.lava.placement import placement
 
     processes = placement(program)
     where = {p["kind"]: p["where"] for p in processes}

@@ -100,7 +100,7 @@ class _ConvNet(nn.Module):
 def _lava_equals_acsim(model: nn.Module, x: torch.Tensor, input_kind: str,
                        every_layer_fires: bool = True) -> None:
     from snncc.backends.acsim.program import Program
-    from snncc.backends.lava.graph import run_lava
+    from snncc.backends.lava.run import run_lava
 
     set_firing_rates(model, x)
     graph = snncc.compile(snncc.trace(model, x, input_kind=input_kind)).graph
@@ -149,7 +149,8 @@ def test_an_asymmetric_conv_kernel_keeps_pytorchs_orientation_in_lava() -> None:
     from lava.proc.conv import utils as lava_conv
 
     from snncc.backends.acsim.program import Program
-    from snncc.backends.lava.graph import plan, run_lava
+    from snncc.backends.lava.plan import plan
+    from snncc.backends.lava.run import run_lava
 
     torch.manual_seed(7)
     conv = nn.Conv2d(2, 3, (3, 2), padding=(1, 0), bias=False)
@@ -202,7 +203,9 @@ def test_the_lowerings_relays_and_splits_run_in_lava(seed: int, limit: int) -> N
     and forwarding Sparse synapses, every layer equals acsim's Lava-timed run of the
     same layer program, and the aligned run equals the unsplit model's."""
     from snncc.backends.acsim.program import Program
-    from snncc.backends.lava.graph import placement, plan, run_lava
+    from snncc.backends.lava.placement import placement
+    from snncc.backends.lava.plan import plan
+    from snncc.backends.lava.run import run_lava
     from snncc.lower import lava_timing, lower
 
     torch.manual_seed(seed)

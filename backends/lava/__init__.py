@@ -15,7 +15,9 @@ import numpy as np
 
 from snncc.backends.lava.available import require_lava
 from snncc.backends.lava.chain import LavaChainResult, run_lava_chain
-from snncc.backends.lava.graph import LavaNetwork, LavaPredictions, plan, predict, run_lava
+from snncc.backends.lava.network import LavaNetwork
+from snncc.backends.lava.plan import plan
+from snncc.backends.lava.run import LavaPredictions, predict, run_lava
 
 
 def build(artifact: str | Path, sample: np.ndarray, aligned: bool = False) -> LavaNetwork:
@@ -26,7 +28,7 @@ def build(artifact: str | Path, sample: np.ndarray, aligned: bool = False) -> La
     ``network.run(run_cfg)``, which switches each layer's bias on when its first input
     arrives, so each layer's window (``network.starts``) holds the time-aligned
     model's spikes."""
-    from snncc.backends.lava.graph import build as build_network
+    from snncc.backends.lava.network import build as build_network
     from snncc.backends.registry import backend_for_file
 
     compiled = backend_for_file(artifact).load(artifact)

@@ -30,7 +30,7 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
     labels = None if given is None else given.numpy().reshape(-1)
     if inputs.ndim < 2:
         raise SnnccError("SNN-CLI006", "inputs need a batch axis [T, B, ...]")
-    from snncc.backends.lava.graph import predict
+    from snncc.backends.lava.run import predict
     start = time.perf_counter()
     with Progress(TextColumn("lava"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeRemainingColumn(), console=err, transient=True,
@@ -65,7 +65,7 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
 def lava_network(compiled: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The Lava processes of a compiled artifact with their cores (the target's resource
     report), and the target's per-core limits."""
-    from snncc.backends.lava.graph import placement
+    from snncc.backends.lava.placement import placement
     from snncc.report.resources import resources
 
     res = resources(compiled.program.lowered, compiled.mapping, compiled.target)
