@@ -119,6 +119,16 @@ def test_the_digits_models_in_lava_equal_acsim_at_every_layer_and_step(name: str
             assert np.array_equal(s, ours.spikes[layer][:, b]), (b, layer)
     assert lava.predictions.tolist() == ours.predictions.tolist()
     assert sum(int(s.sum()) for s in lava.spikes[0].values()) > 0
+    # the readout accumulators integrate in Lava what acsim's readout sums over time
+    from snncc.backends.acsim.simulator import run_batch
+
+    run, _ = run_batch(program, x, lava_timed=True)
+    assert lava.accumulated and all(lava.accumulated)
+    for b, totals in enumerate(lava.accumulated):
+        for tap, total in totals.items():
+            want = np.asarray(run.values[tap])[:, b].sum(axis=0, dtype=np.int64)
+            assert np.array_equal(total, want.reshape(total.shape)), (b, tap)
+    assert np.allclose(lava.outputs, ours.outputs[0].reshape(lava.outputs.shape), atol=1e-5)
 
     aligned = predict(program, x)
     trained = run_quantized(program, x)  # acsim's default run, the pruned schedule too
@@ -128,6 +138,11 @@ def test_the_digits_models_in_lava_equal_acsim_at_every_layer_and_step(name: str
             steps = list(range(x.shape[0])) if run is None else run  # masked: unseen
             assert np.array_equal(s[steps], trained.spikes[layer][steps, b]), (b, layer)
     assert aligned.predictions.tolist() == trained.predictions.tolist()
+    run, _ = run_batch(program, x)
+    for b, totals in enumerate(aligned.accumulated):
+        for tap, total in totals.items():
+            want = np.asarray(run.values[tap])[:, b].sum(axis=0, dtype=np.int64)
+            assert np.array_equal(total, want.reshape(total.shape)), (b, tap)
     # the host's float readout of equal integer sums (batch 1 vs 2: float32 sum order)
     assert np.allclose(aligned.outputs, trained.outputs[0].reshape(aligned.outputs.shape),
                        rtol=1e-6, atol=1e-5)

@@ -431,14 +431,16 @@ def _check_inputs(program: Program, inputs: np.ndarray) -> None:
 
 
 def run_batch(program: Program, inputs: np.ndarray, *, record_voltage: bool = False,
-              lava_timed: bool = False, given_spikes: dict[str, np.ndarray] | None = None
+              lava_timed: bool = False, given_spikes: dict[str, np.ndarray] | None = None,
+              given_values: dict[str, np.ndarray] | None = None
               ) -> tuple[_Run, list[np.ndarray]]:
     """Run one batch ``[T, B, ...]`` through the whole program. ``given_spikes``: every
-    neuron's spikes from another engine (Lava's, ``[T + depth, B, *item]``, Lava-timed),
-    used in place of acsim's so the host's readout is computed from them."""
+    neuron's spikes from another engine (Lava's, ``[T + depth, B, *item]`` on its clock),
+    used in place of acsim's so the host's readout is computed from them;
+    ``given_values``: values (the readout accumulators' per-step sums) taken as given."""
     x = np.asarray(inputs)
     _check_inputs(program, x)
-    return _run_checked(program, x, record_voltage, lava_timed, given_spikes)
+    return _run_checked(program, x, record_voltage, lava_timed, given_spikes, given_values)
 
 
 def _later(x: np.ndarray, d: int) -> np.ndarray:
@@ -493,7 +495,8 @@ def _evaluate_delayed(program: Program, node: Node, run: _Run,
 
 
 def _run_checked(program: Program, x: np.ndarray, record_voltage: bool,
-                 lava_timed: bool = False, given_spikes: dict[str, np.ndarray] | None = None
+                 lava_timed: bool = False, given_spikes: dict[str, np.ndarray] | None = None,
+                 given_values: dict[str, np.ndarray] | None = None
                  ) -> tuple[_Run, list[np.ndarray]]:
     graph = program.graph
     if lava_timed:
@@ -506,6 +509,9 @@ def _run_checked(program: Program, x: np.ndarray, record_voltage: bool,
         if node.op == "input":
             spiking = program.qg.categories[node.name] == Cat.SPIKE
             run.values[node.name] = x.astype(bool) if spiking else x.astype(np.float32)
+            continue
+        if given_values and node.name in given_values:
+            run.values[node.name] = given_values[node.name]
             continue
         run.values[node.name] = (_evaluate_delayed(program, node, run, delays[node.name])
                                  if lava_timed else _evaluate(program, node, run))

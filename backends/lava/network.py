@@ -44,6 +44,8 @@ class LavaNetwork:
     # aligned runs: (step, LIF, bias) -- the bias each LIF is given when its first input
     # arrives (it holds 0 before, so no bias accumulates ahead of the input)
     bias_on: list[tuple[int, Any, np.ndarray]] = field(default_factory=list)
+    # the readout's accumulators by node: a RingBuffer recording each one's running sum
+    taps: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> Any:
@@ -135,8 +137,14 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
         return spikes_in.s_out if name == inp else own[name].out if name in own \
             else relays[name].s_out if name in relays else lifs[name].s_out
 
+    taps = {name: SnnccOp(in_sizes=(n, 1), out_size=n, delayed=False,
+                          fn=_accumulate(p.tap_starts[name] if aligned else 0,
+                                         T if aligned else steps))
+            for name, n in p.taps.items()}
+
     def inport(name: str) -> Any:
-        return relays[name].a_in if name in relays else lifs[name].a_in
+        return relays[name].a_in if name in relays else taps[name].in0 if name in taps \
+            else lifs[name].a_in
 
     for lif, enc, moves, delay in p.encoded:  # the host's encoding, injected as current
         current = encode_on_host(program, enc, x)[:, np.newaxis]
@@ -182,8 +190,29 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
     for name, lif in lifs.items():
         sinks[name] = Sink(shape=lif.s_out.shape, buffer=steps)
         lif.s_out.connect(sinks[name].a_in)
-    return LavaNetwork(steps, sources, lifs, sinks, {n: latency[n] for n in lifs},
-                       sorted(bias_on, key=lambda b: b[0]))
+    tap_sinks = {}
+    for name, acc in taps.items():
+        tap_sinks[name] = Sink(shape=acc.out.shape, buffer=steps)
+        acc.out.connect(tap_sinks[name].a_in)
+    starts = {**{n: latency[n] for n in lifs}, **p.tap_starts}
+    return LavaNetwork(steps, sources, lifs, sinks, starts,
+                       sorted(bias_on, key=lambda b: b[0]), tap_sinks)
+
+
+def _accumulate(start: int, steps: int) -> Callable[[list[np.ndarray], int], np.ndarray]:
+    """A readout accumulator's step: non-spiking neurons that add what they receive on
+    the steps ``start .. start + steps - 1`` (an aligned run's window; all of a Lava-timed
+    run) and hold the running sum, which the host reads at the end."""
+    total: list[np.ndarray] = []
+
+    def step(xs: list[np.ndarray], t: int) -> np.ndarray:
+        if not total:
+            total.append(np.zeros(xs[0].shape, dtype=np.int64))
+        if start <= t < start + steps:
+            total[0] += xs[0]
+        return total[0].astype(np.int32)
+
+    return step
 
 
 def _identity(n_in: int, delay: int, sparse: Any, delay_sparse: Any,

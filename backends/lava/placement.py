@@ -22,6 +22,8 @@ WHERE = {
     "relabel": "the reading neuron's input (a move and a shift of counts)",
     "relay": "Loihi 2 neurocore (graded relay neurons forwarding a residual stream)",
     "join": "Loihi 2 neurocore (partial-sum neurons joining a split's parts)",
+    "accumulate": "Loihi 2 neurocore (non-spiking accumulator neurons the host reads at "
+                  "the end)",
 }
 
 
@@ -71,6 +73,10 @@ def placement(program: Program, p: LavaPlan | None = None,
         out.append({"process": f"GradedVec %{name}", "kind": kind, "where": WHERE[kind],
                     "neurons": n, "traffic": GRADED,
                     **on_cores(*(parts if kind == "join" else [name]))})
+    for name, n in p.taps.items():
+        out.append({"process": f"SnnccOp %{name} (accumulator)", "kind": "accumulate",
+                    "where": WHERE["accumulate"], "neurons": n, "traffic": traffic(name),
+                    **on_cores(p.tap_layers[name])})
     for op in p.ops:
         op_kind = "relabel" if op.target is not None else program.graph.nodes[op.name].op
         out.append({"process": f"SnnccOp %{op.name}", "kind": op_kind, "where": WHERE[op_kind],

@@ -38,6 +38,7 @@ from snncc.backends.acsim.program import Program
 from snncc.diagnostics import SnnccError
 from snncc.ir.graph import Node
 from snncc.ir.ops.weights import ConvAttrs
+from snncc.ir.types import Layout
 from snncc.lower import lava_timing
 from snncc.passes.quantize import (
     STRUCTURAL_OPS,
@@ -47,9 +48,10 @@ from snncc.passes.quantize import (
     item_structural,
     lead_axes,
 )
+from snncc.passes.quantize.values import sum_axes
 
 OWN_PROCESS = {"maxpool2d", "matmul", "time_mask"}  # run by snncc's own process (procs/)
-SUPPORTED = {"input", "add", *WEIGHT_OPS, *STRUCTURAL_OPS, *OWN_PROCESS}
+SUPPORTED = {"input", "add", "sum", *WEIGHT_OPS, *STRUCTURAL_OPS, *OWN_PROCESS}
 
 
 @dataclass
@@ -109,6 +111,11 @@ class LavaPlan:
     # GradedVec), by node, with their sizes; they sum what they receive and forward it
     relays: dict[str, int] = field(default_factory=dict)
     joins: dict[str, int] = field(default_factory=dict)
+    # the readout's accumulators: the values the host's readout sums over time (each an
+    # integrator of snncc's own, fed like a LIF), by node, with their sizes
+    taps: dict[str, int] = field(default_factory=dict)
+    tap_starts: dict[str, int] = field(default_factory=dict)  # the step its sums arrive
+    tap_layers: dict[str, str] = field(default_factory=dict)  # its accumulator chip layer
     # the host's encoded currents each LIF (or relay) reads: (encoding op, moves to the LIF's current,
     # steps of delay to meet the other terms of its sum)
     encoded: list[tuple[str, str, list[Callable[[np.ndarray], np.ndarray]], int]] = \
@@ -122,12 +129,12 @@ def _own(program: Program, node: Node) -> bool:
         program.qg.categories[node.name] == Cat.COUNT
 
 
-def _feeds_a_neuron(program: Program) -> set[str]:
-    """Nodes on some path into a neuron's input: what the Lava network must compute. The
-    rest (the readout after the last neurons) is computed from Lava's spikes."""
+def _feeds_a_neuron(program: Program, taps: list[str] = []) -> set[str]:  # noqa: B006
+    """Nodes on some path into a neuron's input (or into a readout tap): what the Lava
+    network must compute. The rest of the readout is computed on the host."""
     graph = program.graph
     need: set[str] = set()
-    stack = [n.inputs[0] for n in graph if n.opdef.is_neuron]
+    stack = [n.inputs[0] for n in graph if n.opdef.is_neuron] + list(taps)
     while stack:
         name = stack.pop()
         if name not in need:
@@ -138,9 +145,27 @@ def _feeds_a_neuron(program: Program) -> set[str]:
     return need
 
 
-def _unsupported(program: Program) -> list[Node]:
+def readout_taps(program: Program) -> dict[str, str]:
+    """The time-first values the readout integrates over the run: each readout
+    accumulator that is one, and, for a head computed once after the run (fed spike
+    counts summed over time), the value before that sum; each with the accumulator
+    (the chip layer) it stands for. On a chip, non-spiking neurons integrate them and
+    the host reads them at the end."""
     qg = program.qg
-    need = _feeds_a_neuron(program)
+    out: dict[str, str] = {}
+    for name in program.accumulators:
+        node = qg.graph.nodes[name]
+        while node.type.layout != Layout.TIME and node.inputs:
+            node = qg.graph.nodes[node.inputs[0]]
+        if node.type.layout == Layout.TIME and node.name not in out \
+                and qg.categories[node.name] in (Cat.CURRENT, Cat.COUNT):
+            out[node.name] = name
+    return out
+
+
+def _unsupported(program: Program, taps: list[str] = []) -> list[Node]:  # noqa: B006
+    qg = program.qg
+    need = _feeds_a_neuron(program, taps)
     bad = []
     for n in qg.graph:
         if n.opdef.is_neuron or n.name not in need \
@@ -164,6 +189,19 @@ def _move(node: Node, program: Program) -> Callable[[np.ndarray], np.ndarray]:
     return move
 
 
+def _token_sum(node: Node, program: Program) -> Callable[[np.ndarray], np.ndarray]:
+    """A sum over item axes (the readout's mean over tokens) as a linear move: it
+    composes into the synapses like a reshape, but is no relabeling."""
+    dims, _ = sum_axes(node, program.graph.nodes[node.inputs[0]])
+    keep = bool(node.attrs.keepdim)  # type: ignore[attr-defined]
+
+    def total(x: np.ndarray) -> np.ndarray:
+        return np.asarray(x).sum(axis=tuple(dims), keepdims=keep, dtype=np.int64).astype(np.int32)
+
+    total.op = "sum"  # type: ignore[attr-defined]
+    return total
+
+
 def _basis(program: Program, name: str) -> np.ndarray:
     """One sample's basis over a value's elements, laid out as the value's own lead axes
     (time first: [N, 1, *item]), element k set in the k-th."""
@@ -185,6 +223,8 @@ def _terms(program: Program, name: str, after: list[Callable[[np.ndarray], np.nd
         return [t for i in node.inputs for t in _terms(program, i, after, relays)]
     if node.op in STRUCTURAL_OPS:
         return _terms(program, node.inputs[0], [_move(node, program), *after], relays)
+    if node.op == "sum" and not sum_axes(node, program.graph.nodes[node.inputs[0]])[1]:
+        return _terms(program, node.inputs[0], [_token_sum(node, program), *after], relays)
     raise SnnccError("SNN-LAVA002", f"the Lava backend cannot build %{name} ({node.op}) into "
                      "a neuron's current", location=node.location())
 
@@ -204,7 +244,11 @@ def _source(program: Program, name: str) -> tuple[str, list[Callable[[np.ndarray
 def plan(program: Program) -> LavaPlan:
     """The connections of the Lava network of ``program``, or SNN-LAVA002 naming every
     op it cannot build yet."""
-    bad = _unsupported(program)
+    tapped = readout_taps(program)
+    taps = list(tapped)
+    if _unsupported(program) == [] and _unsupported(program, taps):
+        taps = []  # the readout needs an op the Lava lowering lacks: the host computes it
+    bad = _unsupported(program, taps)
     if bad:
         names = ", ".join(f"%{n.name} ({n.op})" for n in bad[:8])
         raise SnnccError(
@@ -219,8 +263,10 @@ def plan(program: Program) -> LavaPlan:
     need = _feeds_a_neuron(program)
     relays = [r for r in program.lowered.relays if r in need]
     out = LavaPlan([n.name for n in qg.graph if n.opdef.is_neuron],
-                   ops=_own_processes(program, latency, delays),
+                   ops=_own_processes(program, latency, delays, taps),
                    relays={r: flat_size(program, r) for r in relays},
+                   taps={t: flat_size(program, t) for t in taps},
+                   tap_layers={t: tapped[t] for t in taps},
                    steps_extra=max(latency.values(), default=0))
     # every sink of currents: a LIF (the terms of its input), a relay (of its inputs)
     sinks = []
@@ -228,9 +274,21 @@ def plan(program: Program) -> LavaPlan:
         current = qg.graph.nodes[lif].inputs[0]
         sinks.append((lif, current, [current], latency[current]))
     sinks += [(r, r, list(qg.graph.nodes[r].inputs), latency[r] - 1) for r in relays]
+    for t in taps:
+        node = qg.graph.nodes[t]
+        out.tap_starts[t] = latency[t]
+        if node.op == "sum" and qg.categories[node.inputs[0]] == Cat.CURRENT:
+            # a current summed over tokens: its synapses' weights would add up past the
+            # 8-bit weights, so a relay holds the current and ones sum it into the tap
+            pre = node.inputs[0]
+            out.relays[pre] = flat_size(program, pre)
+            sinks.append((pre, pre, [pre], latency[pre]))
+            out.tap_starts[t] += 1
+        sinks.append((t, t, [t], latency[t]))
+    out.steps_extra += any(out.tap_starts[t] > latency[t] for t in taps)
     for sink, current, roots, arrive in sinks:
         for root in roots:
-            for op, moves in _terms(program, root, [], set(relays)):
+            for op, moves in _terms(program, root, [], set(out.relays) - {sink}):
                 _connect(program, out, sink, current, op, moves, arrive, latency)
     return out
 
@@ -252,8 +310,15 @@ def _connect(program: Program, out: LavaPlan, sink: str, current: str, op: str,
                 out.connections.append(_synapse(program, op_node, src, op, before, [], 0,
                                                 program.parts[op][g], channels))
         e = program.weights[op].weight_exp if op in out.joins else 0
-        out.connections.append(Connection(op, sink, None, e, delay, True,
-                                          gather=_gather(program, op, moves)))
+        if all(getattr(m, "op", None) in STRUCTURAL_OPS for m in moves):
+            out.connections.append(Connection(op, sink, None, e, delay, True,
+                                              gather=_gather(program, op, moves)))
+            return
+        y = _basis(program, op)  # through a sum (into a readout tap): a matrix
+        for f in moves:
+            y = f(y)
+        out.connections.append(Connection(op, sink, y.reshape(y.shape[0], -1).T.astype(np.int64),
+                                          e, delay, True))
         return
     if _own(program, op_node) or op_node.opdef.is_neuron:
         # spikes or counts into the sink (a shortcut), through moves and sums
@@ -357,7 +422,7 @@ def _entry_shift(program: Program, current: str, lif: str) -> int | None:
     qg = program.qg
     if qg.categories[current] == Cat.CURRENT:
         return qg.domains[qg.domain_of[current]].shift
-    return program.neurons[lif].shift
+    return program.neurons[lif].shift if lif in program.neurons else None  # counts: a tap
 
 
 def flat_size(program: Program, name: str) -> int:
@@ -376,11 +441,11 @@ def _chain(program: Program, start: str, end: str) -> list[str]:
 
 
 def _own_processes(program: Program, latency: dict[str, int],
-                   delays: dict[str, dict[str, int]]) -> list[OpProcess]:
+                   delays: dict[str, dict[str, int]], taps: list[str]) -> list[OpProcess]:
     """A process per pooling or product op, fed by the neurons (or processes) whose
     outputs reach its inputs through moves."""
     out = []
-    need = _feeds_a_neuron(program)
+    need = _feeds_a_neuron(program, taps)
     for n in program.graph:
         if not _own(program, n) or n.name not in need:
             continue

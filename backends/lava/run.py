@@ -15,12 +15,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from snncc.backends.acsim.program import Program
 from snncc.backends.lava.network import build
 from snncc.diagnostics import SnnccError
+from snncc.lower import lava_timing
 from snncc.passes.quantize import item_shape
 
 
@@ -32,11 +34,25 @@ class LavaRun:
     spikes: dict[str, np.ndarray]
     steps: int
     starts: dict[str, int] = field(default_factory=dict)
+    # each readout accumulator's running sum [T + depth, *item] (its last step: the total)
+    accumulated: dict[str, np.ndarray] = field(default_factory=dict)
 
     def windows(self, T: int) -> dict[str, np.ndarray]:
         """Each layer's spikes in its own window ``[T, *item]``: on an aligned run, what
         the time-aligned model computes at steps 0..T-1."""
         return {k: v[self.starts[k]:self.starts[k] + T] for k, v in self.spikes.items()}
+
+    def received(self, T: int | None = None, steps: int | None = None
+                 ) -> dict[str, np.ndarray]:
+        """What each readout accumulator added per step (the differences of its running
+        sum): in its window of T steps, or, on Lava's clock, the ``steps`` the model's
+        Lava-timed run has (an accumulator behind a relay receives a step late)."""
+        out = {}
+        for k, v in self.accumulated.items():
+            per_step = np.diff(v.astype(np.int64), axis=0, prepend=0).astype(np.int32)
+            late = per_step.shape[0] - (steps or per_step.shape[0])
+            out[k] = per_step[late:] if T is None else per_step[self.starts[k]:self.starts[k] + T]
+        return out
 
 
 def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = None,
@@ -68,14 +84,22 @@ def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = Non
     with signals_stop():
         try:
             net.run(Loihi2SimCfg(select_tag="fixed_pt"), check if deadline is not None else None)
-            out = {name: np.moveaxis(np.asarray(s.data.get()), -1, 0).reshape(
-                net.steps, *item_shape(qg.graph.nodes[name])) != 0 for name, s in net.sinks.items()}
+            def read(sink: Any, name: str) -> np.ndarray:
+                data = np.moveaxis(np.asarray(sink.data.get()), -1, 0)
+                return data.reshape(net.steps, *item_shape(qg.graph.nodes[name]))
+
+            # the model's T + depth steps (a readout accumulator behind a relay needs one
+            # more, for its sums only)
+            depth = max(lava_timing(qg, program.lowered)[0].values(), default=0)
+            keep = sample.shape[0] + depth
+            out = {name: read(s, name)[:keep] != 0 for name, s in net.sinks.items()}
+            sums = {name: read(s, name).astype(np.int64) for name, s in net.taps.items()}
         except _Signalled:
             _kill_runtime(net.root)
             raise
         finally:
             net.root.stop()
-    return LavaRun(out, net.steps, net.starts)
+    return LavaRun(out, keep, net.starts, sums)
 
 
 @dataclass
@@ -84,6 +108,7 @@ class LavaPredictions:
 
     outputs: np.ndarray  # [B, ...] the graph's first output (host floats)
     spikes: list[dict[str, np.ndarray]]  # per sample, per neuron layer [T + depth, *item]
+    accumulated: list[dict[str, np.ndarray]] = field(default_factory=list)  # per sample: totals
     starts: dict[str, int] = field(default_factory=dict)  # each layer's window start
 
     def windows(self, T: int) -> list[dict[str, np.ndarray]]:
@@ -99,15 +124,16 @@ def predict(program: Program, inputs: np.ndarray,
             progress: Callable[[int, int], None] | None = None,
             timeout_s: float | None = None, aligned: bool = True) -> LavaPredictions:
     """Run each sample of ``inputs`` ``[T, B, ...]`` in Lava; the readout (host ops and
-    readout accumulators) is computed from Lava's spikes by acsim's integer datapath,
-    since no Lava process of snncc's own computes it yet. ``aligned`` (the default):
+    readout accumulators) is computed by the host from what Lava's readout accumulators
+    integrated (acsim's datapath for the ops after them, and, where the readout needs an
+    op the Lava lowering lacks, from Lava's spikes). ``aligned`` (the default):
     biases start with each layer's first input and the readout reads every layer's
     window, so the predictions are the time-aligned model's (acsim's default run);
     else the whole network runs from step 0 and the readout is on Lava's clock
     (acsim's ``lava_timed`` run). ``spikes`` holds the full ``T + depth`` steps."""
     from snncc.backends.acsim.simulator import run_batch
 
-    outs, spikes = [], []
+    outs, spikes, totals = [], [], []
     T, total = inputs.shape[0], inputs.shape[1]
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     for b in range(total):
@@ -120,10 +146,13 @@ def predict(program: Program, inputs: np.ndarray,
         lava = run_lava(program, inputs[:, b], timeout_s=left, aligned=aligned)
         seen = lava.windows(T) if aligned else lava.spikes
         given = {k: v[:, np.newaxis] for k, v in seen.items()}
+        received = lava.received(T) if aligned else lava.received(None, lava.steps)
+        sums = {k: v[:, np.newaxis] for k, v in received.items()}
         _, (out, *_) = run_batch(program, inputs[:, b:b + 1], lava_timed=not aligned,
-                                 given_spikes=given)
+                                 given_spikes=given, given_values=sums)
         outs.append(np.asarray(out).reshape(1, -1))
         spikes.append(lava.spikes)
+        totals.append({k: v[-1] for k, v in lava.accumulated.items()})
         if progress is not None:
             progress(b + 1, total)
-    return LavaPredictions(np.concatenate(outs), spikes, lava.starts if total else {})
+    return LavaPredictions(np.concatenate(outs), spikes, totals, lava.starts if total else {})
