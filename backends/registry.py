@@ -87,7 +87,7 @@ def _loihi_compile(graph: Graph, hardware: str | Target, calibration: torch.Tens
     """acsim's compile (quantize, lower, map: a target the model does not fit is an error
     here, before any Lava process starts), then the Lava network's plan, so an op the
     Lava lowering cannot build is named at compile time."""
-    from snncc.backends.lava.plan import plan
+    from snncc.backends.lava.lowering import plan
 
     compiled = _acsim_compile(graph, hardware, calibration)
     plan(compiled.program)

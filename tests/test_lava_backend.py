@@ -244,3 +244,33 @@ def test_the_loihi_report_marks_spikformers_graded_stream_as_non_spike_traffic(
     text = snncc("compile", str(CKPT / "spikformer_digits.pt"), "--input-shape", "4,1,1,8,8",
                  "--target", "loihi", "-o", str(out))
     assert "non-spike traffic" in text.stdout and "Lava network" in text.stdout
+
+
+def test_a_target_the_model_does_not_fit_is_refused_before_any_lava_process(
+        tmp_path: Path) -> None:
+    """--target loihi on a board with one chip of 4 cores: the digits Spikingformer needs
+    more; the error names the first layer that does not fit, the limit and how many
+    chips it needs, nothing is written, and no Lava runtime was started (no worker, no
+    shared memory; the compile never imports Lava's runtime)."""
+    text = Path("snncc/targets/loihi2.yaml").read_text()
+    assert "  chips: 8 " in text and "usable_cores: 120" in text
+    small = tmp_path / "small.yaml"
+    small.write_text(text.replace("name: loihi2", "name: small").replace("  chips: 8 ", "  chips: 1 ")
+                     .replace("usable_cores: 120", "usable_cores: 4"))
+    out = tmp_path / "x.loihi"
+    before = set(glob.glob("/dev/shm/psm_*"))
+    code = ("import sys; sys.argv = ['snncc'] + sys.argv[1:]\n"
+            "from snncc.entry import main\n"
+            "try:\n    main()\nfinally:\n"
+            "    assert 'lava.magma.runtime.runtime' not in sys.modules, 'Lava started'\n")
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code, "compile", str(CKPT / "spikingformer_digits.pt"),
+                        "--input-shape", "4,1,1,8,8", "--target", "loihi", "--hardware", str(small),
+                        "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert "SNN-MAP005" in r.stderr and "is the first that does not fit" in r.stderr
+    assert "1 chip of small (4 cores)" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+    assert set(glob.glob("/dev/shm/psm_*")) - before == set()

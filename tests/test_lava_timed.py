@@ -149,7 +149,7 @@ def test_an_asymmetric_conv_kernel_keeps_pytorchs_orientation_in_lava() -> None:
     from lava.proc.conv import utils as lava_conv
 
     from snncc.backends.acsim.program import Program
-    from snncc.backends.lava.plan import plan
+    from snncc.backends.lava.lowering import plan
     from snncc.backends.lava.run import run_lava
 
     torch.manual_seed(7)
@@ -203,8 +203,8 @@ def test_the_lowerings_relays_and_splits_run_in_lava(seed: int, limit: int) -> N
     and forwarding Sparse synapses, every layer equals acsim's Lava-timed run of the
     same layer program, and the aligned run equals the unsplit model's."""
     from snncc.backends.acsim.program import Program
+    from snncc.backends.lava.lowering import plan
     from snncc.backends.lava.placement import placement
-    from snncc.backends.lava.plan import plan
     from snncc.backends.lava.run import run_lava
     from snncc.lower import lava_timing, lower
 

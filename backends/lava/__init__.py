@@ -15,8 +15,8 @@ import numpy as np
 
 from snncc.backends.lava.available import require_lava
 from snncc.backends.lava.chain import LavaChainResult, run_lava_chain
+from snncc.backends.lava.lowering import plan
 from snncc.backends.lava.network import LavaNetwork
-from snncc.backends.lava.plan import plan
 from snncc.backends.lava.run import LavaPredictions, predict, run_lava
 
 

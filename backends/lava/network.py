@@ -1,4 +1,4 @@
-"""The connected Lava 0.10.0 processes of a plan (:mod:`.plan`), for one sample.
+"""The connected Lava 0.10.0 processes of a plan (:mod:`.lowering`), for one sample.
 
 LIFs with the quantizer's parameters, ``Dense``/``DelayDense`` for composed
 connections, Lava's ``Conv`` for convs (ports reshaped between the flat LIFs and
@@ -19,7 +19,7 @@ import numpy as np
 
 from snncc.backends.acsim.program import Program
 from snncc.backends.lava.available import require_lava
-from snncc.backends.lava.plan import OpProcess, flat_size, plan
+from snncc.backends.lava.lowering import OpProcess, flat_size, plan
 from snncc.ir.graph import Node
 from snncc.lower import lava_timing
 from snncc.passes.quantize import Cat, item_shape

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from snncc.backends.acsim.program import Program
-from snncc.backends.lava.plan import LavaPlan, flat_size, plan
+from snncc.backends.lava.lowering import LavaPlan, flat_size, plan
 from snncc.passes.quantize import Cat
 
 WHERE = {
