@@ -232,3 +232,29 @@ def test_the_lowerings_relays_and_splits_run_in_lava(seed: int, limit: int) -> N
     assert sum(int(s.sum()) for s in aligned.values()) > 0
     kinds = {w["kind"] for w in placement(program, p)}
     assert "relay" in kinds and ("join" in kinds) == bool(p.joins)
+
+
+@settings(max_examples=25, deadline=None)
+@given(c_in=st.sampled_from([1, 2, 4]), c_out=st.sampled_from([1, 2, 4]),
+       groups=st.sampled_from([1, 2]), kx=st.integers(1, 3), ky=st.integers(1, 3),
+       stride=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       padding=st.tuples(st.integers(0, 1), st.integers(0, 2)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       graded=st.booleans(), seed=st.integers(0, 1000))
+def test_snnccs_conv_model_computes_lavas_own_convolution(
+        c_in: int, c_out: int, groups: int, kx: int, ky: int, stride: tuple[int, int],
+        padding: tuple[int, int], dilation: tuple[int, int], graded: bool, seed: int) -> None:
+    """The faster Conv model the runner uses gives, for any geometry, exactly what Lava's
+    own ``utils.conv`` (its PyConvModelFixed's arithmetic) gives."""
+    from lava.proc.conv import utils as lava_conv_utils
+
+    from snncc.backends.lava.procs.conv_model import lava_conv
+
+    if c_in % groups or c_out % groups:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-300, 300, (7, 6, c_in)) if graded else rng.random((7, 6, c_in)) < 0.4
+    w = rng.integers(-256, 256, (c_out, kx, ky, c_in // groups))
+    want = lava_conv_utils.conv(np.asarray(x), w, (kx, ky), stride, padding, dilation, groups)
+    got = lava_conv(np.asarray(x), w, stride, padding, dilation, groups)
+    assert got.shape == want.shape and np.array_equal(got, want)

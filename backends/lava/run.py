@@ -58,16 +58,17 @@ class LavaRun:
 def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = None,
              aligned: bool = True) -> LavaRun:
     """Run one sample ``[T, *input item]`` through the Lava network of ``program`` in
-    ``Loihi2SimCfg(select_tag='fixed_pt')`` for T + depth steps (pausing where a layer's
+    ``Loihi2SimCfg(select_tag='fixed_pt')`` (with snncc's faster model of Lava's Conv,
+    :mod:`.procs.conv_model`) for T + depth steps (pausing where a layer's
     bias is switched on, for an ``aligned`` run); the runtime is always stopped (on
     success, on an exception, on SIGINT/SIGTERM, and at the first step boundary after
     ``timeout_s`` seconds, which is SNN-LAVA003)."""
-    from lava.magma.core.run_configs import Loihi2SimCfg
-
     from snncc.backends.lava.chain import _kill_runtime, _Signalled
     from snncc.backends.lava.chain import _signals_stop_the_run as signals_stop
 
     net = build(program, sample, aligned=aligned)
+    from snncc.backends.lava.procs.conv_model import run_config
+
     qg = program.qg
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
 
@@ -83,7 +84,7 @@ def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = Non
 
     with signals_stop():
         try:
-            net.run(Loihi2SimCfg(select_tag="fixed_pt"), check if deadline is not None else None)
+            net.run(run_config(), check if deadline is not None else None)
             def read(sink: Any, name: str) -> np.ndarray:
                 data = np.moveaxis(np.asarray(sink.data.get()), -1, 0)
                 return data.reshape(net.steps, *item_shape(qg.graph.nodes[name]))
