@@ -38,16 +38,27 @@ def test_a_signal_stops_the_lava_run_and_frees_everything(sig: signal.Signals) -
     before = set(glob.glob("/dev/shm/psm_*"))
     p = subprocess.Popen([sys.executable, "-c", RUN], start_new_session=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "running"
+    _, code = _interrupt_when_running(p, sig, before)
+    assert code not in (0, 1)
+
+
+def _interrupt_when_running(p: subprocess.Popen[str], sig: signal.Signals,
+                            before: set[str]) -> tuple[str, int]:
+    """Wait until the run has Lava's workers, signal its process group, and check that
+    it ends leaving no worker and no shared-memory segment; its stderr and exit code."""
     try:
-        assert p.stdout is not None and p.stdout.readline().strip() == "running"
-        time.sleep(6)  # Lava compiles and starts its workers, then steps
+        deadline = time.monotonic() + 90
+        while len(_live(p.pid)) <= 3 and time.monotonic() < deadline:
+            time.sleep(0.5)  # imports, then Lava compiles and forks its workers
         assert len(_live(p.pid)) > 3, "Lava should be running its worker processes"
+        time.sleep(1)  # stepping
         os.killpg(p.pid, sig)
-        p.communicate(timeout=60)
-        assert p.returncode not in (0, 1)
+        _, err = p.communicate(timeout=60)
         time.sleep(1)
         assert _live(p.pid) == []
         assert set(glob.glob("/dev/shm/psm_*")) - before == set()
+        return err, p.returncode
     finally:
         if _live(p.pid):
             os.killpg(p.pid, signal.SIGKILL)
@@ -103,18 +114,5 @@ def test_ctrl_c_during_snncc_run_on_lava_frees_every_process_and_segment(tmp_pat
     p = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "net.loihi"),
                           str(tmp_path / "x.pt")], start_new_session=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 90
-        while len(_live(p.pid)) <= 3 and time.monotonic() < deadline:
-            time.sleep(0.5)  # imports, then Lava compiles and forks its workers
-        assert len(_live(p.pid)) > 3, "Lava should be running its worker processes"
-        time.sleep(1)
-        os.killpg(p.pid, signal.SIGINT)
-        _, err = p.communicate(timeout=60)
-        assert p.returncode == 130 and "Traceback" not in err, err
-        time.sleep(1)
-        assert _live(p.pid) == []
-        assert set(glob.glob("/dev/shm/psm_*")) - before == set()
-    finally:
-        if _live(p.pid):
-            os.killpg(p.pid, signal.SIGKILL)
+    err, code = _interrupt_when_running(p, signal.SIGINT, before)
+    assert code == 130 and "Traceback" not in err, err
