@@ -62,6 +62,12 @@ def test_compile_for_loihi_and_run_in_lava_predicts_as_acsim(tmp_path: Path) -> 
     compiled = get_backend("loihi").load(out)
     want = run_quantized(compiled.program, x)  # the time-aligned model's run
     assert got["predictions"] == want.predictions.tolist()
+    on_lavas_clock = snncc("run", str(out), "--inputs", str(tmp_path / "x.pt"), "--clock", "lava",
+                           "--json")
+    assert on_lavas_clock.returncode == 0, on_lavas_clock.stderr
+    assert json.loads(on_lavas_clock.stdout)["clock"] == "lava"
+    assert json.loads(on_lavas_clock.stdout)["predictions"] == run_quantized(
+        compiled.program, x, lava_timed=True).predictions.tolist()
     same_artifact = snncc("run", str(out), "--inputs", str(tmp_path / "x.pt"), "--backend",
                           "acsim", "--json")
     assert same_artifact.returncode == 0, same_artifact.stderr
