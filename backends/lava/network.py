@@ -89,7 +89,6 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
     from lava.proc.io.sink import RingBuffer as Sink
     from lava.proc.io.source import RingBuffer as Source
     from lava.proc.lif.process import LIF
-    from lava.proc.sparse.process import DelaySparse, Sparse
 
     from snncc.backends.lava.procs.snncc_op import SnnccOp
 
@@ -173,17 +172,16 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
             if c.delay:  # Conv -> relay -> identity synapses of delay - 1 (their own step + rest)
                 held = GradedVec(shape=flat.shape, vth=0)
                 flat.connect(held.a_in)
-                flat = _identity(held.s_out.shape[0], c.delay - 1, Sparse, DelaySparse)
-                held.s_out.connect(flat.s_in)
-                flat = flat.a_out
+                flat = _forward(held.s_out, held.s_out.shape[0], c.delay - 1)
             flat.connect(inport(c.target))
             continue
         if c.gather is not None:  # a relay's (or join's) payloads, forwarded: ones
-            syn = _identity(p.relays.get(c.source) or p.joins[c.source], c.delay, Sparse,
-                            DelaySparse, c.gather, c.weight_exp)
-        else:
-            kw = {"weights": c.weights, "weight_exp": int(c.weight_exp), "num_message_bits": bits}
-            syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
+            n_in = p.relays.get(c.source) or p.joins[c.source]
+            _forward(port(c.source), n_in, c.delay, c.gather, c.weight_exp).connect(
+                inport(c.target))
+            continue
+        kw = {"weights": c.weights, "weight_exp": int(c.weight_exp), "num_message_bits": bits}
+        syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
         port(c.source).connect(syn.s_in)
         syn.a_out.connect(inport(c.target))
     sinks = {}
@@ -215,18 +213,33 @@ def _accumulate(start: int, steps: int) -> Callable[[list[np.ndarray], int], np.
     return step
 
 
-def _identity(n_in: int, delay: int, sparse: Any, delay_sparse: Any,
-              gather: np.ndarray | None = None, weight_exp: int = 0) -> Any:
-    """Lava synapses of weight 1 forwarding graded payloads (element ``gather[i]`` to
-    reader ``i``; all of them in order without ``gather``), ``delay`` steps beyond
-    their own one, then shifted by ``weight_exp``."""
+def _forward(source: Any, n_in: int, delay: int, gather: np.ndarray | None = None,
+             weight_exp: int = 0) -> Any:
+    """Lava synapses of weight 1 forwarding graded payloads from port ``source``
+    (element ``gather[i]`` to reader ``i``; all in order without ``gather``), shifted
+    by ``weight_exp``, ``delay`` steps beyond their own one; the out port to connect.
+    A delay is a chain of GradedVec relays and identity ``Sparse`` synapses, a step
+    each: Lava's DelaySparse builds a dense delay matrix per synapse (gigabytes at a
+    CIFAR residual stream's 24,576 elements)."""
+    from lava.proc.graded.process import GradedVec
+    from lava.proc.sparse.process import Sparse
     from scipy.sparse import csr_matrix
 
+    def ones(index: np.ndarray, n: int, e: int) -> Any:
+        w = csr_matrix((np.ones(index.size, np.int32), (np.arange(index.size), index)),
+                       shape=(index.size, n))
+        syn = Sparse(weights=w, weight_exp=int(e), num_message_bits=24)
+        return syn
+
     index = np.arange(n_in) if gather is None else gather
-    ones = csr_matrix((np.ones(index.size, np.int32), (np.arange(index.size), index)),
-                      shape=(index.size, n_in))
-    kw: dict[str, Any] = {"weights": ones, "weight_exp": int(weight_exp), "num_message_bits": 24}
-    return delay_sparse(delays=int(delay), **kw) if delay else sparse(**kw)
+    syn = ones(index, n_in, weight_exp)
+    source.connect(syn.s_in)
+    for _ in range(delay):
+        held = GradedVec(shape=(index.size,), vth=0)
+        syn.a_out.connect(held.a_in)
+        syn = ones(np.arange(index.size), index.size, 0)
+        held.s_out.connect(syn.s_in)
+    return syn.a_out
 
 
 def _op_function(program: Program, op: OpProcess, latency: dict[str, int]
