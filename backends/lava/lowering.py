@@ -77,9 +77,9 @@ class Connection:
     delay: int  # steps beyond the synapse's own one (DelayDense)
     graded: bool = False  # fed counts: graded spikes (num_message_bits)
     conv: LavaConv | None = None  # a Lava Conv instead of a composed matrix
-    # a relay's or a split's join's graded payloads into a reader: for each reading
-    # element, the source element it forwards (a Sparse of ones through the moves)
-    gather: np.ndarray | None = None
+    # a relay's or a split's join's graded payloads into a reader: the moves (and sums)
+    # between them as a sparse matrix of ones [reader elements, relay elements]
+    forward: Any = None
 
 
 @dataclass
@@ -120,7 +120,8 @@ class LavaPlan:
     # steps of delay to meet the other terms of its sum)
     encoded: list[tuple[str, str, list[Callable[[np.ndarray], np.ndarray]], int]] = \
         field(default_factory=list)
-    steps_extra: int = 0  # depth: the run needs T + depth steps
+    steps_extra: int = 0  # depth (and a step for a tap behind a relay): T + this steps
+    latency: dict[str, int] = field(default_factory=dict)  # lava_timing's, per node
 
 
 def _own(program: Program, node: Node) -> bool:
@@ -246,9 +247,9 @@ def plan(program: Program) -> LavaPlan:
     op it cannot build yet."""
     tapped = readout_taps(program)
     taps = list(tapped)
-    if _unsupported(program) == [] and _unsupported(program, taps):
+    bad = _unsupported(program)
+    if not bad and _unsupported(program, taps):
         taps = []  # the readout needs an op the Lava lowering lacks: the host computes it
-    bad = _unsupported(program, taps)
     if bad:
         names = ", ".join(f"%{n.name} ({n.op})" for n in bad[:8])
         raise SnnccError(
@@ -259,15 +260,15 @@ def plan(program: Program) -> LavaPlan:
             hint="the Lava lowering runs weight ops, residual sums and LIF neurons so far; "
                  "run the model on acsim (--target acsim) meanwhile")
     qg = program.qg
-    latency, delays = lava_timing(qg, program.lowered)
+    latency, _ = lava_timing(qg, program.lowered)
     need = _feeds_a_neuron(program)
     relays = [r for r in program.lowered.relays if r in need]
     out = LavaPlan([n.name for n in qg.graph if n.opdef.is_neuron],
-                   ops=_own_processes(program, latency, delays, taps),
+                   ops=_own_processes(program, latency, taps),
                    relays={r: flat_size(program, r) for r in relays},
                    taps={t: flat_size(program, t) for t in taps},
                    tap_layers={t: tapped[t] for t in taps},
-                   steps_extra=max(latency.values(), default=0))
+                   steps_extra=max(latency.values(), default=0), latency=latency)
     # every sink of currents: a LIF (the terms of its input), a relay (of its inputs)
     sinks = []
     for lif in out.neurons:
@@ -310,15 +311,8 @@ def _connect(program: Program, out: LavaPlan, sink: str, current: str, op: str,
                 out.connections.append(_synapse(program, op_node, src, op, before, [], 0,
                                                 program.parts[op][g], channels))
         e = program.weights[op].weight_exp if op in out.joins else 0
-        if all(getattr(m, "op", None) in STRUCTURAL_OPS for m in moves):
-            out.connections.append(Connection(op, sink, None, e, delay, True,
-                                              gather=_gather(program, op, moves)))
-            return
-        y = _basis(program, op)  # through a sum (into a readout tap): a matrix
-        for f in moves:
-            y = f(y)
-        out.connections.append(Connection(op, sink, y.reshape(y.shape[0], -1).T.astype(np.int64),
-                                          e, delay, True))
+        out.connections.append(Connection(op, sink, None, e, delay, True,
+                                          forward=_forwarding(program, op, moves)))
         return
     if _own(program, op_node) or op_node.opdef.is_neuron:
         # spikes or counts into the sink (a shortcut), through moves and sums
@@ -358,16 +352,39 @@ def _synapse(program: Program, node: Node, src: str, sink: str,
     return Connection(src, sink, weights, cw.weight_exp, delay, cw.graded)
 
 
-def _gather(program: Program, name: str, moves: list[Callable[[np.ndarray], np.ndarray]]
-            ) -> np.ndarray:
-    """For each element of what ``moves`` make of value ``name``, the element of
-    ``name`` it is (moves relabel: each element once)."""
+def _forwarding(program: Program, name: str, moves: list[Callable[[np.ndarray], np.ndarray]],
+                chunk: int = 512) -> Any:
+    """The moves from value ``name`` to a reader as a sparse matrix of ones [reader
+    elements, ``name``'s elements]: relabels by pushing an index through them; a sum
+    (into a readout tap) by pushing the basis through in chunks (a dense identity of a
+    CIFAR residual stream would take gigabytes)."""
+    from scipy.sparse import csr_matrix
+
     node = program.graph.nodes[name]
-    index = np.arange(flat_size(program, name)).reshape(1, *([1] * (lead_axes(node) - 1)),
-                                                    *item_shape(node))
-    for f in moves:
-        index = f(index)
-    return np.asarray(index).reshape(-1)
+    n = flat_size(program, name)
+    lead = (1,) * (lead_axes(node) - 1)
+    if all(getattr(m, "op", None) in STRUCTURAL_OPS for m in moves):
+        index = np.arange(n).reshape(1, *lead, *item_shape(node))
+        for f in moves:
+            index = f(index)
+        at = np.asarray(index).reshape(-1)
+        return csr_matrix((np.ones(at.size, np.int32), (np.arange(at.size), at)),
+                          shape=(at.size, n))
+    rows, cols, vals = [], [], []
+    for k0 in range(0, n, chunk):
+        k = np.arange(k0, min(n, k0 + chunk))
+        y = np.zeros((k.size, n), dtype=np.int32)
+        y[np.arange(k.size), k] = 1
+        y = y.reshape(k.size, *lead, *item_shape(node))
+        for f in moves:
+            y = f(y)
+        src, dst = np.nonzero(y.reshape(k.size, -1))
+        rows.append(dst)
+        cols.append(k[src])
+        vals.append(y.reshape(k.size, -1)[src, dst])
+    out_n = int(np.prod(y.shape[1:]))
+    return csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(out_n, n))
 
 
 ORDER_KEEPING = {"reshape", "flatten", "unsqueeze", "identity"}  # flat C order unchanged
@@ -440,8 +457,8 @@ def _chain(program: Program, start: str, end: str) -> list[str]:
     return out[::-1]
 
 
-def _own_processes(program: Program, latency: dict[str, int],
-                   delays: dict[str, dict[str, int]], taps: list[str]) -> list[OpProcess]:
+def _own_processes(program: Program, latency: dict[str, int], taps: list[str]
+                   ) -> list[OpProcess]:
     """A process per pooling or product op, fed by the neurons (or processes) whose
     outputs reach its inputs through moves."""
     out = []

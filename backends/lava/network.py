@@ -19,9 +19,8 @@ import numpy as np
 
 from snncc.backends.acsim.program import Program
 from snncc.backends.lava.available import require_lava
-from snncc.backends.lava.lowering import OpProcess, flat_size, plan
+from snncc.backends.lava.lowering import LavaPlan, OpProcess, flat_size, plan
 from snncc.ir.graph import Node
-from snncc.lower import lava_timing
 from snncc.passes.quantize import Cat, item_shape
 
 
@@ -71,14 +70,16 @@ class LavaNetwork:
                 after_chunk(done)
 
 
-def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNetwork:
+def build(program: Program, sample: np.ndarray, aligned: bool = False,
+          p: LavaPlan | None = None) -> LavaNetwork:
     """The Lava processes of ``program`` (connected, not running) for one sample
     ``[T, *input item]``, to run for T + depth steps. ``aligned``: each LIF's bias is
     held at 0 until its first input arrives (``bias_on`` says when to set it;
     :meth:`LavaNetwork.run` does), so every layer computes, in its window of T steps,
     what the time-aligned model computes; else (the default, for a pipeline that runs
     all steps at once) the bias runs from step 0, as on a chip that starts all layers
-    together: acsim's Lava-timed mode."""
+    together: acsim's Lava-timed mode. ``p``: the program's plan, if already made (it
+    is the same for every sample)."""
     require_lava()
     from snncc.backends.lava.chain import _import_lava_runtime
 
@@ -92,13 +93,13 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
 
     from snncc.backends.lava.procs.snncc_op import SnnccOp
 
-    p = plan(program)
+    p = plan(program) if p is None else p
     qg = program.qg
     T = sample.shape[0]
     steps = T + p.steps_extra
     x = np.zeros((steps, *sample.shape[1:]), dtype=np.float32)
     x[:T] = sample
-    latency, _ = lava_timing(qg, program.lowered)
+    latency = p.latency
     lifs: dict[str, Any] = {}
     bias_on: list[tuple[int, Any, np.ndarray]] = []
     for name in p.neurons:
@@ -172,13 +173,11 @@ def build(program: Program, sample: np.ndarray, aligned: bool = False) -> LavaNe
             if c.delay:  # Conv -> relay -> identity synapses of delay - 1 (their own step + rest)
                 held = GradedVec(shape=flat.shape, vth=0)
                 flat.connect(held.a_in)
-                flat = _forward(held.s_out, held.s_out.shape[0], c.delay - 1)
+                flat = _forward(held.s_out, _ones(held.s_out.shape[0]), c.delay - 1)
             flat.connect(inport(c.target))
             continue
-        if c.gather is not None:  # a relay's (or join's) payloads, forwarded: ones
-            n_in = p.relays.get(c.source) or p.joins[c.source]
-            _forward(port(c.source), n_in, c.delay, c.gather, c.weight_exp).connect(
-                inport(c.target))
+        if c.forward is not None:  # a relay's (or join's) payloads, forwarded: ones
+            _forward(port(c.source), c.forward, c.delay, c.weight_exp).connect(inport(c.target))
             continue
         kw = {"weights": c.weights, "weight_exp": int(c.weight_exp), "num_message_bits": bits}
         syn = DelayDense(delays=int(c.delay), **kw) if c.delay else Dense(**kw)
@@ -201,43 +200,41 @@ def _accumulate(start: int, steps: int) -> Callable[[list[np.ndarray], int], np.
     """A readout accumulator's step: non-spiking neurons that add what they receive on
     the steps ``start .. start + steps - 1`` (an aligned run's window; all of a Lava-timed
     run) and hold the running sum, which the host reads at the end."""
-    total: list[np.ndarray] = []
+    total: np.ndarray | None = None
 
     def step(xs: list[np.ndarray], t: int) -> np.ndarray:
-        if not total:
-            total.append(np.zeros(xs[0].shape, dtype=np.int64))
+        nonlocal total
+        if total is None:
+            total = np.zeros(xs[0].shape, dtype=np.int64)
         if start <= t < start + steps:
-            total[0] += xs[0]
-        return total[0].astype(np.int32)
+            total += xs[0]
+        return total.astype(np.int32)
 
     return step
 
 
-def _forward(source: Any, n_in: int, delay: int, gather: np.ndarray | None = None,
-             weight_exp: int = 0) -> Any:
-    """Lava synapses of weight 1 forwarding graded payloads from port ``source``
-    (element ``gather[i]`` to reader ``i``; all in order without ``gather``), shifted
-    by ``weight_exp``, ``delay`` steps beyond their own one; the out port to connect.
-    A delay is a chain of GradedVec relays and identity ``Sparse`` synapses, a step
-    each: Lava's DelaySparse builds a dense delay matrix per synapse (gigabytes at a
-    CIFAR residual stream's 24,576 elements)."""
+def _ones(n: int) -> Any:
+    """The identity of ``n`` elements as a sparse matrix."""
+    from scipy.sparse import identity
+
+    return identity(n, dtype=np.int32, format="csr")
+
+
+def _forward(source: Any, matrix: Any, delay: int, weight_exp: int = 0) -> Any:
+    """Lava ``Sparse`` synapses of the ones in ``matrix`` [readers, sources] forwarding
+    graded payloads from port ``source``, shifted by ``weight_exp``, ``delay`` steps
+    beyond their own one; the out port to connect. A delay is a chain of GradedVec
+    relays and identity synapses, a step each: Lava's DelaySparse builds a dense delay
+    matrix per synapse (gigabytes at a CIFAR residual stream's 24,576 elements)."""
     from lava.proc.graded.process import GradedVec
     from lava.proc.sparse.process import Sparse
-    from scipy.sparse import csr_matrix
 
-    def ones(index: np.ndarray, n: int, e: int) -> Any:
-        w = csr_matrix((np.ones(index.size, np.int32), (np.arange(index.size), index)),
-                       shape=(index.size, n))
-        syn = Sparse(weights=w, weight_exp=int(e), num_message_bits=24)
-        return syn
-
-    index = np.arange(n_in) if gather is None else gather
-    syn = ones(index, n_in, weight_exp)
+    syn = Sparse(weights=matrix, weight_exp=int(weight_exp), num_message_bits=24)
     source.connect(syn.s_in)
     for _ in range(delay):
-        held = GradedVec(shape=(index.size,), vth=0)
+        held = GradedVec(shape=(matrix.shape[0],), vth=0)
         syn.a_out.connect(held.a_in)
-        syn = ones(np.arange(index.size), index.size, 0)
+        syn = Sparse(weights=_ones(matrix.shape[0]), num_message_bits=24)
         held.s_out.connect(syn.s_in)
     return syn.a_out
 

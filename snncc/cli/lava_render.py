@@ -42,7 +42,7 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
     wall = time.perf_counter() - start
     preds = result.predictions.tolist()
     accuracy = None if labels is None else float((result.predictions == labels).mean())
-    where, _ = lava_network(compiled)
+    where, _ = lava_network(compiled, result.plan)
     summary = {"backend": "lava", "target": compiled.target.name, "samples": len(preds),
                "clock": "aligned" if aligned else "lava",
                "processes": where,
@@ -62,14 +62,14 @@ def render_lava_run(artifact: str, inputs_path: str, labels_path: str | None, ou
         out.print(f"accuracy: {accuracy:.2%}")
 
 
-def lava_network(compiled: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The Lava processes of a compiled artifact with their cores (the target's resource
-    report), and the target's per-core limits."""
+def lava_network(compiled: Any, p: Any = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The Lava processes of a compiled artifact (its plan ``p``, if made) with their
+    cores (the target's resource report), and the target's per-core limits."""
     from snncc.backends.lava.placement import placement
     from snncc.report.resources import resources
 
     res = resources(compiled.program.lowered, compiled.mapping, compiled.target)
-    return placement(compiled.program, resources=res), res["limits"]
+    return placement(compiled.program, p, resources=res), res["limits"]
 
 
 def render_where(where: list[dict[str, Any]], out: Console) -> None:
