@@ -115,10 +115,20 @@ class SimResult:
     counts: SimCounts
     wraps: int = 0  # inputs that would wrap Lava's 24-bit current (0 for a sound quantization)
     voltages: dict[str, I32] = field(default_factory=dict)  # v [T, B, *item], if recorded
+    time_first: bool = False  # the first output is [T, B, ...] (a head applied per step)
 
     @property
     def predictions(self) -> NDArray[np.int64]:
-        return np.asarray(self.outputs[0]).reshape(self.counts.batch, -1).argmax(axis=-1)
+        return class_predictions(self.outputs[0], self.time_first)
+
+
+def class_predictions(output: np.ndarray, time_first: bool) -> NDArray[np.int64]:
+    """The predicted class per sample: the argmax of the output, summed over time first
+    when it is per step (SpikingJelly's zoo models return ``[T, B, classes]``, which
+    their users average over T)."""
+    x = np.asarray(output)
+    x = x.sum(axis=0) if time_first else x
+    return x.reshape(x.shape[0], -1).argmax(axis=-1)
 
 
 @dataclass
@@ -555,4 +565,5 @@ def run_quantized(qg: QuantizedGraph | Program, inputs: np.ndarray | torch.Tenso
     return SimResult(
         outputs=[np.concatenate([o[i] for o in outs], axis=ax) for i, ax in enumerate(batch_axis)],
         spikes={k: np.concatenate(v, axis=1) for k, v in spikes.items()},
-        counts=counts, wraps=wraps, voltages={k: np.concatenate(v, axis=1) for k, v in voltages.items()})
+        counts=counts, wraps=wraps, voltages={k: np.concatenate(v, axis=1) for k, v in voltages.items()},
+        time_first=bool(batch_axis[0]))

@@ -20,9 +20,11 @@ from typing import Any
 import numpy as np
 
 from snncc.backends.acsim.program import Program
+from snncc.backends.acsim.simulator import class_predictions
+from snncc.backends.lava.lowering import LavaPlan, plan
 from snncc.backends.lava.network import build
 from snncc.diagnostics import SnnccError
-from snncc.lower import lava_timing
+from snncc.ir.types import Layout
 from snncc.passes.quantize import item_shape
 
 
@@ -42,21 +44,20 @@ class LavaRun:
         the time-aligned model computes at steps 0..T-1."""
         return {k: v[self.starts[k]:self.starts[k] + T] for k, v in self.spikes.items()}
 
-    def received(self, T: int | None = None, steps: int | None = None
-                 ) -> dict[str, np.ndarray]:
+    def received(self, T: int | None = None) -> dict[str, np.ndarray]:
         """What each readout accumulator added per step (the differences of its running
-        sum): in its window of T steps, or, on Lava's clock, the ``steps`` the model's
-        Lava-timed run has (an accumulator behind a relay receives a step late)."""
+        sum): in its window of T steps, or, on Lava's clock (``T`` None), the last
+        ``steps`` (an accumulator behind a relay receives a step late)."""
         out = {}
         for k, v in self.accumulated.items():
             per_step = np.diff(v.astype(np.int64), axis=0, prepend=0).astype(np.int32)
-            late = per_step.shape[0] - (steps or per_step.shape[0])
-            out[k] = per_step[late:] if T is None else per_step[self.starts[k]:self.starts[k] + T]
+            start = per_step.shape[0] - self.steps if T is None else self.starts[k]
+            out[k] = per_step[start:start + (self.steps if T is None else T)]
         return out
 
 
 def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = None,
-             aligned: bool = True) -> LavaRun:
+             aligned: bool = True, p: LavaPlan | None = None) -> LavaRun:
     """Run one sample ``[T, *input item]`` through the Lava network of ``program`` in
     ``Loihi2SimCfg(select_tag='fixed_pt')`` (with snncc's faster model of Lava's Conv,
     :mod:`.procs.conv_model`) for T + depth steps (pausing where a layer's
@@ -66,7 +67,8 @@ def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = Non
     from snncc.backends.lava.chain import _kill_runtime, _Signalled
     from snncc.backends.lava.chain import _signals_stop_the_run as signals_stop
 
-    net = build(program, sample, aligned=aligned)
+    p = plan(program) if p is None else p
+    net = build(program, sample, aligned=aligned, p=p)
     from snncc.backends.lava.procs.conv_model import run_config
 
     qg = program.qg
@@ -91,8 +93,7 @@ def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = Non
 
             # the model's T + depth steps (a readout accumulator behind a relay needs one
             # more, for its sums only)
-            depth = max(lava_timing(qg, program.lowered)[0].values(), default=0)
-            keep = sample.shape[0] + depth
+            keep = sample.shape[0] + max(p.latency.values(), default=0)
             out = {name: read(s, name)[:keep] != 0 for name, s in net.sinks.items()}
             sums = {name: read(s, name).astype(np.int64) for name, s in net.taps.items()}
         except _Signalled:
@@ -107,10 +108,12 @@ def run_lava(program: Program, sample: np.ndarray, timeout_s: float | None = Non
 class LavaPredictions:
     """Per sample the model's outputs from Lava's spikes, and every layer's spikes."""
 
-    outputs: np.ndarray  # [B, ...] the graph's first output (host floats)
+    outputs: np.ndarray  # the graph's first output (host floats), [B, ...] or [T, B, ...]
     spikes: list[dict[str, np.ndarray]]  # per sample, per neuron layer [T + depth, *item]
     accumulated: list[dict[str, np.ndarray]] = field(default_factory=list)  # per sample: totals
     starts: dict[str, int] = field(default_factory=dict)  # each layer's window start
+    plan: LavaPlan | None = None  # the network every sample ran on
+    time_first: bool = False  # outputs are [T, B, ...] (a head applied per step)
 
     def windows(self, T: int) -> list[dict[str, np.ndarray]]:
         """Per sample, each layer's spikes in its window of the model's T steps."""
@@ -118,7 +121,7 @@ class LavaPredictions:
 
     @property
     def predictions(self) -> np.ndarray:
-        return self.outputs.reshape(self.outputs.shape[0], -1).argmax(axis=-1)
+        return class_predictions(self.outputs, self.time_first)
 
 
 def predict(program: Program, inputs: np.ndarray,
@@ -135,6 +138,7 @@ def predict(program: Program, inputs: np.ndarray,
     from snncc.backends.acsim.simulator import run_batch
 
     outs, spikes, totals = [], [], []
+    p = plan(program)  # the same network for every sample
     T, total = inputs.shape[0], inputs.shape[1]
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     for b in range(total):
@@ -144,16 +148,18 @@ def predict(program: Program, inputs: np.ndarray,
                              f"{timeout_s:g} s after {b} of {total} samples",
                              hint="give a larger --timeout, fewer samples, or run on "
                                   "--backend acsim")
-        lava = run_lava(program, inputs[:, b], timeout_s=left, aligned=aligned)
+        lava = run_lava(program, inputs[:, b], timeout_s=left, aligned=aligned, p=p)
         seen = lava.windows(T) if aligned else lava.spikes
         given = {k: v[:, np.newaxis] for k, v in seen.items()}
-        received = lava.received(T) if aligned else lava.received(None, lava.steps)
+        received = lava.received(T if aligned else None)
         sums = {k: v[:, np.newaxis] for k, v in received.items()}
         _, (out, *_) = run_batch(program, inputs[:, b:b + 1], lava_timed=not aligned,
                                  given_spikes=given, given_values=sums)
-        outs.append(np.asarray(out).reshape(1, -1))
+        outs.append(np.asarray(out))
         spikes.append(lava.spikes)
         totals.append({k: v[-1] for k, v in lava.accumulated.items()})
         if progress is not None:
             progress(b + 1, total)
-    return LavaPredictions(np.concatenate(outs), spikes, totals, lava.starts if total else {})
+    time_first = program.graph.nodes[program.graph.outputs[0]].type.layout == Layout.TIME
+    return LavaPredictions(np.concatenate(outs, axis=int(time_first)), spikes, totals,
+                           lava.starts if total else {}, p, time_first)

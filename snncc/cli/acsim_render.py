@@ -17,7 +17,7 @@ from rich.table import Table
 
 from snncc.backends.acsim.artifact import CompiledModel
 from snncc.backends.acsim.costs import CostReport
-from snncc.backends.acsim.simulator import SimResult
+from snncc.backends.acsim.simulator import SimResult, class_predictions
 from snncc.backends.registry import backend_for_file
 from snncc.cli.render import dumps_json
 from snncc.diagnostics import SnnccError
@@ -82,7 +82,7 @@ def full_report(compiled: CompiledModel, sim: SimResult, cost: CostReport,
     quantization, mapping and the cost breakdown."""
     report = run_summary(compiled, sim, cost, labels, wall)
     (float_out,), _ = run_in_batches(compiled.qg.graph, inputs.float())
-    float_pred = float_out.reshape(sim.counts.batch, -1).argmax(-1).numpy()
+    float_pred = class_predictions(float_out.numpy(), sim.time_first)
     report["float_model"] = {"accuracy": _accuracy(float_pred, labels),
                              "prediction_agreement": float((float_pred == sim.predictions).mean())}
     report["quantization"] = compiled.qg.report_json()
